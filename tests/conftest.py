@@ -1,0 +1,63 @@
+"""Shared fixtures: the real multilingual model (provisioned offline once), a real index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.build import BuildOptions, update_index
+from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, local_model_dir
+from index.store import open_current
+from retrieval.search import SearchConfig, Searcher
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CORPUS = ROOT / "corpus"
+TEST_CORPUS = ROOT / "tests" / "data" / "corpus"
+SAMPLE_ARTICLE_TITLE = "داعش والانترنت... حرب افتراضية توازي المعركة على الأرض"
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """Where the real e5 model lives: NEWSQA_MODELS_DIR, else ./models, provisioned if missing."""
+    root = Path(os.environ.get("NEWSQA_MODELS_DIR") or ROOT / "models")
+    target = local_model_dir(DEFAULT_MODEL, root)
+    if not (target / "modules.json").is_file():
+        from index.provision import provision_e5_small
+
+        provision_e5_small(target)
+    return root
+
+
+@pytest.fixture(scope="session")
+def embedder(models_dir: Path) -> SentenceTransformerEmbedder:
+    """The real multilingual-e5-small, loaded once per test session."""
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
+    e.model  # noqa: B018 - load now, not inside the first timed call
+    return e
+
+
+@pytest.fixture(scope="session")
+def combined_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample article plus the short test articles, in one folder."""
+    root = tmp_path_factory.mktemp("corpus")
+    for src in (SAMPLE_CORPUS, TEST_CORPUS):
+        for f in src.iterdir():
+            shutil.copy(f, root / f.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, combined_corpus: Path, embedder) -> Path:  # noqa: ANN001
+    """A real index (FAISS + SQLite + bm25s) built once from the combined corpus; treat as read-only."""
+    index_dir = tmp_path_factory.mktemp("index")
+    update_index(combined_corpus, index_dir, embedder, BuildOptions())
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def searcher(built_index: Path, embedder) -> Searcher:  # noqa: ANN001
+    """A searcher over the shared index, loaded from disk as a new process would."""
+    return Searcher(open_current(built_index), embedder, SearchConfig())
