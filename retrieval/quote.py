@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,20 @@ def query_terms(question: str, idf: Callable[[str], float | None]) -> QueryTerms
     return QueryTerms(weights)
 
 
+_QUANTITY_WORDS = frozenset({"كم", "عدد", "نسبه", "مقدار", "many", "much", "percent", "percentage"})
+_DIGIT_RE = re.compile(r"[0-9\u0660-\u0669\u06f0-\u06f9]")
+
+
+def expects_number(question: str) -> bool:
+    """Whether the question asks for a quantity (كم، عدد، how many…), so numbers answer it."""
+    return any(t.norm in _QUANTITY_WORDS for t in word_spans(question))
+
+
+def has_number(text: str) -> bool:
+    """Whether a text states a figure."""
+    return _DIGIT_RE.search(text) is not None
+
+
 def _span_terms(text: str, s: int, e: int) -> list[tuple[str, int, int]]:
     return [(stem(t.norm), s + t.start, s + t.end) for t in word_spans(text[s:e])]
 
@@ -57,15 +72,22 @@ def candidate_windows(
     return windows
 
 
-def lexical_window_scores(body: str, windows: Sequence[tuple[int, int]], q: QueryTerms) -> np.ndarray:
-    """Weight of distinct question terms each window holds, lightly favouring shorter windows."""
+def lexical_window_scores(
+    body: str, windows: Sequence[tuple[int, int]], q: QueryTerms, number_bonus: float = 0.0
+) -> np.ndarray:
+    """Weight of distinct question terms each window holds, lightly favouring shorter windows.
+
+    With number_bonus, windows stating a figure gain that much (for quantity questions).
+    """
     scores = np.zeros(len(windows), dtype=np.float64)
+    if number_bonus:
+        scores += [number_bonus if has_number(body[s:e]) else 0.0 for s, e in windows]
     if not q.weights:
         return scores
     for i, (s, e) in enumerate(windows):
         found = {t for t, _, _ in _span_terms(body, s, e) if t in q.weights}
         covered = sum(q.weights[t] for t in found)
-        scores[i] = covered / (q.total or 1.0) - 0.02 * math.log1p((e - s) / 100)
+        scores[i] += covered / (q.total or 1.0) - 0.02 * math.log1p((e - s) / 100)
     return scores
 
 

@@ -14,7 +14,15 @@ import numpy as np
 from index.arabic import terms
 from index.embedder import Embedder
 from index.store import IndexVersion, open_current, read_current
-from retrieval.quote import QueryTerms, candidate_windows, lexical_window_scores, make_quote, query_terms
+from retrieval.quote import (
+    QueryTerms,
+    candidate_windows,
+    expects_number,
+    has_number,
+    lexical_window_scores,
+    make_quote,
+    query_terms,
+)
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
@@ -29,9 +37,11 @@ class SearchConfig:
     per_article: int = 2
     min_dense: float = 0.80
     min_dense_with_words: float = 0.78
-    min_dense_cross: float = 0.775
+    min_dense_cross: float = 0.75
     min_word_coverage: float = 0.5
     dedup_jaccard: float = 0.5
+    number_boost: float = 0.1
+    number_window: int = 30
 
 
 @dataclass(slots=True)
@@ -175,8 +185,22 @@ class Searcher:
                 1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
             )
         ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
+        if self.config.number_boost and mode == "fused" and w_lex >= 0.5 and expects_number(question):
+            # A quantity question is answered by a figure: lift the leading chunks that state one.
+            head = ranked[: self.config.number_window]
+            for c in head:
+                if has_number(self._chunk_text(c.row)):
+                    c.score *= 1.0 + self.config.number_boost
+            ranked = sorted(head, key=lambda c: (-c.score, c.row)) + ranked[len(head) :]
         timings["fusion"] = time.perf_counter() - t
         return ranked, q, qvec
+
+    def _chunk_text(self, row: int) -> str:
+        chunk = self.version.chunk(row)
+        (body,) = self.version.db.execute(
+            "SELECT substr(body, ?, ?) FROM articles WHERE row=?", (chunk.start + 1, chunk.end - chunk.start, chunk.article_row)
+        ).fetchone()
+        return body
 
     def answer(
         self,
@@ -222,7 +246,8 @@ class Searcher:
             picked.append((cand, chunk, article))
         picked = picked[offset:]
         windows = [candidate_windows(a.body, c.start, c.end) or [(c.start, min(c.end, c.start + 400))] for _, c, a in picked]
-        scores = [lexical_window_scores(a.body, w, q) for (_, _, a), w in zip(picked, windows)]
+        bonus = 0.3 if expects_number(question) else 0.0
+        scores = [lexical_window_scores(a.body, w, q, bonus) for (_, _, a), w in zip(picked, windows)]
         if qvec is not None and coverage < 0.5 and picked:
             # Few shared words (e.g. an English question): let the meaning pick the sentences.
             texts = [a.body[s:e] for (_, _, a), w in zip(picked, windows) for s, e in w]
@@ -260,10 +285,17 @@ class Searcher:
             return words >= self.config.min_word_coverage
         dense = top.dense_score
         if self.coverage(q) < 0.5:
-            return dense >= self.config.min_dense_cross
+            # Few words in common: a foreign-language question relies on meaning alone, but an
+            # Arabic one whose words the corpus never uses is most likely about something else.
+            return dense >= (self.config.min_dense if _mostly_arabic(q) else self.config.min_dense_cross)
         if dense >= self.config.min_dense:
             return True
         return dense >= self.config.min_dense_with_words and words >= self.config.min_word_coverage
+
+
+def _mostly_arabic(q: QueryTerms) -> bool:
+    words = list(q.weights)
+    return bool(words) and sum(1 for w in words if "\u0600" <= w[0] <= "\u06ff") * 2 > len(words)
 
 
 def _word_coverage(text: str, q: QueryTerms) -> float:
