@@ -1,0 +1,85 @@
+"""The `newsqa` command as a user runs it: build, status, ask, clear one-line errors, settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.settings import Settings
+from index.errors import ModelFormatError, ModelNotFoundError
+from index.embedder import SentenceTransformerEmbedder
+from index.provision import parse_e5_file
+from tests.conftest import ROOT
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**base, **env},
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_build_status_and_ask_from_the_command_line(tmp_path: Path, models_dir: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(
+        "افتتاح جسر جديد على النهر\nجريدة المدينة\n2019-06-01 08:00\nافتتح المحافظ جسرا جديدا بطول 900 متر يربط ضفتي النهر، وبلغت كلفته 30 مليون دينار.\n",
+        encoding="utf-8",
+    )
+    (corpus / "broken.jsonl").write_text("{not json\n", encoding="utf-8")
+    env = {"NEWSQA_MODELS_DIR": str(models_dir), "NEWSQA_INDEX_DIR": str(tmp_path / "idx")}
+    built = _run(["index", "build", "--corpus", str(corpus)], env)
+    assert built.returncode == 0, built.stderr
+    assert "rejected: broken.jsonl: line 1: malformed JSON" in built.stdout
+    assert "added 1, changed 0, removed 0, unchanged 0, rejected 1" in built.stdout
+    status = _run(["index", "status", "--json"], env)
+    info = json.loads(status.stdout)
+    assert info["counts"] == {"articles": 1, "chunks": 1} and info["model"]["name"] == "intfloat/multilingual-e5-small"
+    asked = _run(["ask", "كم طول الجسر الجديد؟"], {**env, "NEWSQA_TERMINAL_BIDI": "off"})
+    assert asked.returncode == 0, asked.stderr
+    assert "900 متر" in asked.stdout and "جريدة المدينة — 2019-06-01 08:00" in asked.stdout
+
+
+def test_missing_index_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["ask", "سؤال", "--index-dir", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"newsqa: no index in {tmp_path / 'nowhere'}: build one with `newsqa index build`"
+
+
+def test_missing_model_says_how_to_provide_one(tmp_path: Path) -> None:
+    embedder = SentenceTransformerEmbedder("no-such-org/no-such-model", models_dir=tmp_path)
+    with pytest.raises(ModelNotFoundError) as info:
+        embedder.encode_queries(["سؤال"])
+    assert "newsqa model provision" in str(info.value) and "NEWSQA_EMBEDDING_MODEL" in str(info.value)
+
+
+def test_provisioning_refuses_an_unknown_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "e5.bin"
+    bogus.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(ModelFormatError, match="not an E5S1 model file"):
+        parse_e5_file(bogus)
+
+
+def test_settings_come_from_env_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for var in ("NEWSQA_INDEX_DIR", "OPERATOR_IDS", "TELEGRAM_BOT_TOKEN", "NEWSQA_TOP_K"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / ".env").write_text("NEWSQA_INDEX_DIR=/srv/idx\nOPERATOR_IDS=12, 34\nTELEGRAM_BOT_TOKEN=123:abc\nNEWSQA_TOP_K=3\n")
+    monkeypatch.setenv("NEWSQA_TOP_K", "7")
+    s = Settings()
+    assert s.index_dir == Path("/srv/idx") and s.operators == frozenset({12, 34}) and s.top_k == 7
+    assert "123:abc" not in repr(s) and s.telegram_bot_token.get_secret_value() == "123:abc"
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    documented = {line.split("=")[0].lstrip("# ").strip() for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line}
+    names = set()
+    for field in Settings.model_fields.values():
+        names.add(field.validation_alias.choices[0])  # type: ignore[union-attr]
+    assert names <= documented, names - documented
