@@ -28,6 +28,7 @@ from index.store import (
     IndexVersion,
     fsync_dir,
     fsync_file,
+    import_bm25s,
     list_versions,
     open_current,
     read_current,
@@ -322,8 +323,7 @@ def _write_version(
     progress: Callable[[BuildProgress], None] | None,
     started: float,
 ) -> None:
-    import bm25s
-
+    bm25s = import_bm25s()
     n = len(sources)
     vectors = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
     new_vectors = np.zeros((len(to_embed), dim), dtype=np.float32)

@@ -63,6 +63,16 @@ CREATE INDEX articles_by_date ON articles(date);
 """
 
 
+def import_bm25s():  # noqa: ANN201
+    """bm25s, with the DEBUG level it sets on its own logger at import put back to WARNING."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside `path` durable."""
     fd = os.open(path, os.O_RDONLY)
@@ -191,9 +201,7 @@ class IndexVersion:
         self.faiss = read_faiss(path / "dense.faiss")
         if self.faiss.ntotal != self.n_chunks:
             raise IndexCorruptError(f"{path}: FAISS holds {self.faiss.ntotal} vectors, manifest {self.n_chunks}")
-        import bm25s
-
-        self.bm25 = bm25s.BM25.load(str(path / "lexical"), mmap=True, load_vocab=True) if self.n_chunks else None
+        self.bm25 = import_bm25s().BM25.load(str(path / "lexical"), mmap=True, load_vocab=True) if self.n_chunks else None
 
     @property
     def db(self) -> sqlite3.Connection:

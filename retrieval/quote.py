@@ -77,11 +77,13 @@ def lexical_window_scores(
 ) -> np.ndarray:
     """Weight of distinct question terms each window holds, lightly favouring shorter windows.
 
-    With number_bonus, windows stating a figure gain that much (for quantity questions).
+    With number_bonus, single sentences/clauses stating a figure gain that much (for quantity
+    questions); longer windows do not, so a figure is never pulled in from a neighbouring clause.
     """
     scores = np.zeros(len(windows), dtype=np.float64)
     if number_bonus:
-        scores += [number_bonus if has_number(body[s:e]) else 0.0 for s, e in windows]
+        singles = set(clause_spans(body, windows[0][0], windows[-1][1])) if windows else set()
+        scores += [number_bonus if (s, e) in singles and has_number(body[s:e]) else 0.0 for s, e in windows]
     if not q.weights:
         return scores
     for i, (s, e) in enumerate(windows):
