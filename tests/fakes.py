@@ -17,9 +17,10 @@ class HashEmbedder:
     nothing about answer quality and is never used where quality is asserted.
     """
 
-    def __init__(self, name: str = "test/hash-embedder", dim: int = 64) -> None:
+    def __init__(self, name: str = "test/hash-embedder", dim: int = 64, salt: str = "") -> None:
         self.name = name
         self._dim = dim
+        self.salt = salt.encode("utf-8")
         self.passage_calls = 0
         self.passages_encoded = 0
         self.query_calls = 0
@@ -32,7 +33,7 @@ class HashEmbedder:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for i, text in enumerate(texts):
             for term in terms(text) or [text]:
-                h = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
+                h = int.from_bytes(hashlib.blake2b(self.salt + term.encode("utf-8"), digest_size=8).digest(), "little")
                 out[i, h % self._dim] += 1.0 if (h >> 32) & 1 else -1.0
             norm = float(np.linalg.norm(out[i]))
             out[i] = out[i] / norm if norm else 1.0 / np.sqrt(self._dim)
