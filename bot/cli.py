@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # libraries that set their own logger to DEBUG (bm25s) stay quiet
+        handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     _quiet_libraries(args.verbose)
     from pydantic import ValidationError
 

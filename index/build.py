@@ -450,6 +450,9 @@ def _write_version(
         finished_at[k + 1] += 1
     finished_at = np.cumsum(finished_at)
     articles_to_embed = len(last_of_article)
+    load = getattr(embedder, "load", None)
+    if to_embed and load is not None:
+        load()  # a model load is not embedding: keep it out of the rates and the time left
     embed_started = time.perf_counter()
     for start in range(0, len(to_embed), opts.batch_size):
         batch = to_embed[start : start + opts.batch_size]

@@ -95,6 +95,10 @@ class SentenceTransformerEmbedder:
         log.info("loaded embedding model %s from %s", self.name, target)
         return model
 
+    def load(self) -> None:
+        """Load the model now (builds do this before timing the embedding)."""
+        self.model  # noqa: B018
+
     @property
     def dim(self) -> int:
         """Vector dimension of the model, read from its folder's configs when it is not loaded yet.
