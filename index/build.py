@@ -358,10 +358,12 @@ def update_index(
         report.full_rebuild_reason = None if reuse else reason
 
         prev_articles: dict[str, tuple[int, str]] = {}
+        prev_paths: dict[str, str] = {}
         prev_chunk_rows: dict[int, list[int]] = {}
         if prev is not None:
-            for row, aid, digest in prev.db.execute("SELECT row, id, content_hash FROM articles"):
+            for row, aid, digest, path in prev.db.execute("SELECT row, id, content_hash, path FROM articles"):
                 prev_articles[aid] = (row, digest)
+                prev_paths[aid] = path
             for row, article_row in prev.db.execute("SELECT row, article_row FROM chunks ORDER BY article_row, ord"):
                 prev_chunk_rows.setdefault(article_row, []).append(row)
 
@@ -376,12 +378,15 @@ def update_index(
             else:
                 report.unchanged += 1
         report.removed = sum(1 for aid in prev_articles if aid not in current_ids)
+        moved = sum(1 for a in articles if a.id in prev_paths and prev_paths[a.id] != a.path)
+        if moved:
+            report.notices.append(f"{moved} unchanged article(s) now in another file; their paths are updated")
         report.total_articles = len(articles)
         chunks_per_article = [chunk_article(a, opts.max_chars, opts.min_chars) for a in articles]
         plan = _plan(articles, chunks_per_article, prev_articles, prev_chunk_rows, reuse)
         report.total_chunks = len(plan.sources)
 
-        if reuse and not plan.to_embed and report.removed == report.changed == report.added == 0:
+        if reuse and not plan.to_embed and report.removed == report.changed == report.added == moved == 0:
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
 

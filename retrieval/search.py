@@ -14,7 +14,7 @@ import numpy as np
 
 from index.arabic import terms
 from index.embedder import Embedder
-from index.errors import NewsqaError
+from index.errors import ModelMismatchError, NewsqaError
 from index.store import IndexVersion, open_current, read_current
 from retrieval.quote import QueryTerms, candidate_windows, lexical_window_scores, make_quote, query_terms
 from retrieval.types import Answer, Hit, SearchFilters, Source
@@ -322,16 +322,29 @@ class LiveSearcher:
             self._checked = now
             name = read_current(self.index_dir)
             if self._searcher is None:
-                self._searcher = Searcher(open_current(self.index_dir), self.embedder, self.config)
+                self._searcher = Searcher(self._open(), self.embedder, self.config)
             elif name is not None and name != self._searcher.version.name and name != self._failed:
                 try:
-                    self._searcher = Searcher(open_current(self.index_dir), self.embedder, self.config)
+                    self._searcher = Searcher(self._open(), self.embedder, self.config)
                     log.info("switched to index version %s", self._searcher.version.name)
                     self._failed = None
                 except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
                     self._failed = name
                     log.warning("index version %s cannot be loaded (%s); still answering from %s", name, exc, self._searcher.version.name)
             return self._searcher
+
+    def _open(self) -> IndexVersion:
+        """Load the current version, refusing one whose vectors come from another model than ours."""
+        version = open_current(self.index_dir)
+        built = version.manifest.get("model", {})
+        if built.get("name") != self.embedder.name or int(built.get("dim", -1)) != self.embedder.dim:
+            version.close()
+            raise ModelMismatchError(
+                f"index version {version.name} was built with {built.get('name')} (dim {built.get('dim')}), "
+                f"but questions are embedded with {self.embedder.name} (dim {self.embedder.dim}); "
+                f"set NEWSQA_EMBEDDING_MODEL to match or rebuild with `newsqa index update`"
+            )
+        return version
 
     def answer(self, question: str, **kwargs: object) -> Answer:
         """Answer with the version current now."""

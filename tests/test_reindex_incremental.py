@@ -235,3 +235,15 @@ def test_cli_update_prints_counts_rejects_and_progress(built, capsys) -> None:
     assert info["version"] == "v000002" and info["versions_on_disk"] == ["v000001", "v000002"]
     assert info["model"]["name"] == "test/hash-embedder" and info["counts"]["articles"] == 42
     assert info["last_build"]["added"] == 3 and info["last_build"]["rejected"] == 2
+
+
+def test_renamed_file_updates_its_path_without_embedding(built) -> None:
+    corpus, index_dir = built
+    (corpus / "art-00003.txt").rename(corpus / "مقال منقول.txt")
+    embedder = HashEmbedder()
+    report = update_index(corpus, index_dir, embedder, BuildOptions())
+    assert (report.added, report.changed, report.removed, report.unchanged) == (0, 0, 0, N)
+    assert report.switched and embedder.passages_encoded == 0
+    assert "1 unchanged article(s) now in another file" in report.notices[-1]
+    paths = {r[0] for r in open_current(index_dir).db.execute("SELECT path FROM articles")}
+    assert "مقال منقول.txt" in paths and "art-00003.txt" not in paths

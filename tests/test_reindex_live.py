@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from bench.corpusgen import write_corpus
+import pytest
+
+from bench.corpusgen import correct_article, write_corpus
 from index.build import BuildOptions, update_index
-from index.store import read_current
+from index.errors import ModelMismatchError
+from index.store import open_current, read_current
 from retrieval.search import LiveSearcher, SearchConfig
 from tests.fakes import HashEmbedder
 
@@ -75,3 +78,49 @@ def test_live_searcher_keeps_answering_when_new_version_is_unloadable(tmp_path: 
     (index_dir / "CURRENT").write_text("v000009\n")
     assert live.answer(QUESTION, k=3).to_json() == before
     assert live.get().version.name == "v000001"
+
+
+def test_live_searcher_never_mixes_models(tmp_path: Path) -> None:
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write_corpus(corpus, 10)
+    update_index(corpus, index_dir, HashEmbedder(), BuildOptions())
+    with pytest.raises(ModelMismatchError, match="built with test/hash-embedder"):
+        LiveSearcher(index_dir, HashEmbedder(name="test/other"), OPEN_GATE).get()
+    live = LiveSearcher(index_dir, HashEmbedder(), OPEN_GATE, check_every=0)
+    assert live.get().version.name == "v000001"
+    # An operator rebuilds with another model: the searcher, still on the old model, keeps the old version.
+    update_index(corpus, index_dir, HashEmbedder(name="test/other", salt="B"), BuildOptions())
+    assert read_current(index_dir) == "v000002"
+    assert live.get().version.name == "v000001"
+
+
+def test_readers_never_see_a_half_written_version(tmp_path: Path) -> None:
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write_corpus(corpus, 30)
+    update_index(corpus, index_dir, HashEmbedder(), BuildOptions())
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                version = open_current(index_dir)
+                (n,) = version.db.execute("SELECT count(*) FROM articles").fetchone()
+                assert n == version.n_articles and version.faiss.ntotal == version.n_chunks
+                seen.add(version.name)
+                version.close()
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(1, 7):
+            correct_article(corpus / f"art-{i:05d}.txt")
+            update_index(corpus, index_dir, HashEmbedder(), BuildOptions(keep_versions=2))
+    finally:
+        done.set()
+        reader.join(10)
+    assert not errors, errors[:3]
+    assert len(seen) >= 2  # the reader really followed the switches
