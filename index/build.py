@@ -20,7 +20,7 @@ from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article
 from index.dense import build_faiss, choose_kind, write_faiss
 from index.embedder import Embedder
-from index.errors import ArticleError, IndexCorruptError, IndexLockedError
+from index.errors import ArticleError, IndexCorruptError, IndexLockedError, ModelMismatchError
 from index.store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -395,7 +395,7 @@ def update_index(
         final = index_dir / VERSIONS / name
         tmp.mkdir(parents=True)
         try:
-            _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, started, index_dir)
+            _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, index_dir)
             os.rename(tmp, final)
             fsync_dir(index_dir / VERSIONS)
             verify_version(final)
@@ -439,7 +439,6 @@ def _write_version(
     opts: BuildOptions,
     report: BuildReport,
     progress: Callable[[BuildProgress], None] | None,
-    started: float,
     index_dir: Path,
 ) -> None:
     import bm25s
@@ -461,7 +460,10 @@ def _write_version(
     embed_started = time.perf_counter()
     for start in range(0, len(to_embed), opts.batch_size):
         batch = to_embed[start : start + opts.batch_size]
-        new_vectors[start : start + len(batch)] = embedder.encode_passages([c.embed_text for c in batch], opts.batch_size)
+        got = embedder.encode_passages([c.embed_text for c in batch], opts.batch_size)
+        if got.shape != (len(batch), dim):
+            raise ModelMismatchError(f"{embedder.name} returned vectors of shape {got.shape}, expected {(len(batch), dim)}")
+        new_vectors[start : start + len(batch)] = got
         report.embedded_chunks += len(batch)
         if progress:
             done = report.embedded_chunks

@@ -247,3 +247,36 @@ def test_renamed_file_updates_its_path_without_embedding(built) -> None:
     assert "1 unchanged article(s) now in another file" in report.notices[-1]
     paths = {r[0] for r in open_current(index_dir).db.execute("SELECT path FROM articles")}
     assert "مقال منقول.txt" in paths and "art-00003.txt" not in paths
+
+
+def test_full_build_and_unreadable_previous_version_re_embed_everything(built) -> None:
+    corpus, index_dir = built
+    embedder = HashEmbedder()
+    report = update_index(corpus, index_dir, embedder, BuildOptions(full=True))
+    assert report.full_rebuild_reason == "full rebuild requested" and embedder.passages_encoded == report.total_chunks
+    (index_dir / "versions" / "v000002" / "dense.faiss").write_bytes(b"garbage")  # disk damage
+    embedder = HashEmbedder()
+    report = update_index(corpus, index_dir, embedder, BuildOptions())
+    assert report.version == "v000003" and embedder.passages_encoded == report.total_chunks
+    assert any("previous index unreadable" in n for n in report.notices)
+    assert indexed_ids(index_dir) == corpus_ids(corpus)
+
+
+def test_embedder_returning_wrong_shape_fails_cleanly(built) -> None:
+    corpus, index_dir = built
+    correct_article(corpus / "art-00001.txt")
+
+    class Liar(HashEmbedder):
+        @property
+        def dim(self) -> int:
+            return 64
+
+        def encode_passages(self, texts, batch_size=32):  # noqa: ANN001, ANN202
+            return super().encode_passages(texts, batch_size)[:, :32]
+
+    from index.errors import ModelMismatchError
+
+    with pytest.raises(ModelMismatchError, match="shape"):
+        update_index(corpus, index_dir, Liar(), BuildOptions())
+    assert read_current(index_dir) == "v000001" and version_dirs(index_dir) == ["v000001"]
+    assert not (index_dir / LOCK).exists()
