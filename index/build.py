@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shutil
@@ -20,7 +21,7 @@ from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article
 from index.dense import build_faiss, choose_kind, write_faiss
 from index.embedder import Embedder
-from index.errors import ArticleError, IndexCorruptError, IndexLockedError, ModelMismatchError
+from index.errors import ArticleError, EmptyCorpusError, IndexCorruptError, IndexLockedError, ModelMismatchError
 from index.store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -34,6 +35,8 @@ from index.store import (
     write_current,
     write_sqlite,
 )
+
+log = logging.getLogger(__name__)
 
 LOCK = "build.lock"
 BUILDING_PREFIX = ".building-"
@@ -138,6 +141,7 @@ def _pause_point(opts: BuildOptions, index_dir: Path, stage: str) -> None:
     """Test hook: write `pause-<stage>.marker` (our pid) into index_dir and sleep until killed."""
     if opts.pause_at != stage:
         return
+    log.warning("NEWSQA_TEST_PAUSE_AT=%s: build %d paused for a crash test", stage, os.getpid())
     marker = index_dir / f"pause-{stage}.marker"
     marker.write_text(f"{os.getpid()}\n")
     deadline = time.monotonic() + 600
@@ -175,7 +179,8 @@ class IndexLock:
                 if time.monotonic() >= deadline:
                     raise IndexLockedError(
                         f"another index build (pid {holder}) is running on {self.path.parent}; "
-                        f"wait for it to finish (lock file {self.path})"
+                        f"wait for it to finish or pass --wait SECONDS (lock file {self.path}; "
+                        f"delete it only if pid {holder} is not an index build)"
                     ) from None
                 time.sleep(0.2)
                 continue
@@ -368,6 +373,11 @@ def update_index(
                 prev_chunk_rows.setdefault(article_row, []).append(row)
 
         articles = loaded.articles
+        if not articles and prev_articles:
+            raise EmptyCorpusError(
+                f"{corpus_dir} yields no articles ({len(loaded.rejected)} rejected) while the index holds "
+                f"{len(prev_articles)}; refusing to replace it with an empty index (is the folder mounted?)"
+            )
         current_ids = {a.id for a in articles}
         for article in articles:
             known = prev_articles.get(article.id)

@@ -280,3 +280,15 @@ def test_embedder_returning_wrong_shape_fails_cleanly(built) -> None:
         update_index(corpus, index_dir, Liar(), BuildOptions())
     assert read_current(index_dir) == "v000001" and version_dirs(index_dir) == ["v000001"]
     assert not (index_dir / LOCK).exists()
+
+
+def test_an_emptied_corpus_folder_never_empties_the_index(built, tmp_path: Path) -> None:
+    corpus, index_dir = built
+    for p in corpus.iterdir():
+        p.unlink()
+    (corpus / "stray.txt").write_text("")
+    from index.errors import EmptyCorpusError
+
+    with pytest.raises(EmptyCorpusError, match="yields no articles .1 rejected. while the index holds 40"):
+        update_index(corpus, index_dir, HashEmbedder(), BuildOptions())
+    assert read_current(index_dir) == "v000001" and indexed_ids(index_dir)
