@@ -218,11 +218,10 @@ class _progress_printer:  # noqa: N801 - used like a function
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=p.chunks_total, unit="chunk", desc="embedding", file=self.stream)
+                # Rates and time left come from the build's own clock (tqdm's would count from the first tick).
+                self.bar = tqdm(total=p.chunks_total, file=self.stream, bar_format="{percentage:3.0f}%|{bar}| {desc}")
             self.bar.n = p.chunks_done
-            self.bar.set_postfix_str(
-                f"{p.articles_done}/{p.articles_total} articles, {p.articles_per_second:.1f} articles/s", refresh=False
-            )
+            self.bar.set_description_str(p.line(), refresh=False)
             self.bar.refresh()
             return
         now = time.monotonic()

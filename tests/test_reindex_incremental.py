@@ -292,3 +292,20 @@ def test_an_emptied_corpus_folder_never_empties_the_index(built, tmp_path: Path)
     with pytest.raises(EmptyCorpusError, match="yields no articles .1 rejected. while the index holds 40"):
         update_index(corpus, index_dir, HashEmbedder(), BuildOptions())
     assert read_current(index_dir) == "v000001" and indexed_ids(index_dir)
+
+
+def test_terminal_progress_bar_shows_rates_and_time_left() -> None:
+    import io
+
+    from bot.cli import _progress_printer
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    bar = _progress_printer(screen)
+    bar(BuildProgress("embedding", 30, 120, 10, 40, 3.0))
+    bar.close()
+    shown = screen.getvalue()
+    assert "25%|" in shown and "30/120 chunks, 10/40 articles; 10.0 chunks/s, 3.3 articles/s; 9s left" in shown
