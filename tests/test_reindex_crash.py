@@ -111,3 +111,20 @@ def test_ctrl_c_stops_cleanly(indexed, stage: str) -> None:
     assert read_current(index_dir) == "v000001"
     assert answers(index_dir) == before
     _finish_and_check(corpus, index_dir)
+
+
+def test_debris_of_a_killed_switch_is_cleared(tmp_path: Path) -> None:
+    """A pointer file written but never renamed, and a half-built folder, both from a dead pid."""
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write_corpus(corpus, 10)
+    update_index(corpus, index_dir, HashEmbedder(), BuildOptions())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (index_dir / f".CURRENT.{dead.pid}.tmp").write_text("v000002\n")
+    (index_dir / "versions" / f".building-{dead.pid}-v000002").mkdir()
+    (index_dir / "versions" / f".building-{dead.pid}-v000002" / "vectors.npy").write_bytes(b"partial")
+    assert read_current(index_dir) == "v000001"
+    (corpus / "art-00001.txt").unlink()
+    report = update_index(corpus, index_dir, HashEmbedder(), BuildOptions())
+    assert report.removed == 1 and report.version == "v000002"
+    assert not list(index_dir.glob(".CURRENT.*")) and version_dirs(index_dir) == ["v000001", "v000002"]
