@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # libraries that set their own logger to DEBUG (bm25s) stay quiet
+        handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     _quiet_libraries(args.verbose)
     from pydantic import ValidationError
 
@@ -157,44 +159,81 @@ def cmd_model_provision(settings, out: Path | None, force: bool) -> int:  # noqa
     return 0
 
 
-def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0.0) -> int:  # noqa: ANN001
-    """Build or update the index, with a progress bar, then print the summary and rejects."""
+def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0.0, embedder=None) -> int:  # noqa: ANN001
+    """Build or update the index, showing progress, then print the summary and every rejected input."""
     from dataclasses import replace
 
     from index.build import update_index
+    from index.store import read_current
 
-    bar = None
-    show = progress and sys.stderr.isatty() or progress == "force"
-
-    def tick(p) -> None:  # noqa: ANN001
-        nonlocal bar
-        if not show:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=p.chunks_total, unit="chunk", desc="embedding", file=sys.stderr)
-        bar.n = p.chunks_done
-        rate = p.articles_done / p.elapsed if p.elapsed else 0.0
-        bar.set_postfix_str(f"{p.articles_done}/{p.articles_total} articles, {rate:.1f} articles/s")
-        bar.refresh()
-
+    tick = _progress_printer(sys.stderr) if progress else None
     opts = replace(settings.build_options(full=full), lock_wait_seconds=wait)
     try:
-        report = update_index(settings.corpus_dir, settings.index_dir, settings.embedder(), opts, progress=tick)
-    finally:
-        if bar is not None:
-            bar.close()
+        report = update_index(
+            settings.corpus_dir, settings.index_dir, embedder or settings.embedder(), opts, progress=tick
+        )
+    except KeyboardInterrupt:
+        if tick is not None:
+            tick.close()
+        current = read_current(settings.index_dir)
+        print(
+            f"\nnewsqa: index update interrupted; the partial build was removed and "
+            f"{current or 'no version'} stays current",
+            file=sys.stderr,
+        )
+        return 130
+    if tick is not None:
+        tick.close()
+    state = f"now at {report.version}" if report.switched else f"no changes; {report.version} stays current"
+    print(f"{report.summary()}")
+    print(
+        f"{report.total_articles} articles, {report.total_chunks} chunks ({report.embedded_chunks} embedded) "
+        f"in {report.seconds:.1f}s; {state}"
+    )
+    if report.full_rebuild_reason and report.switched:
+        print(f"full rebuild: {report.full_rebuild_reason}")
     for notice in report.notices:
         print(f"note: {notice}")
-    for err in report.rejected:
-        print(f"rejected: {err}")
-    state = f"now at {report.version}" if report.switched else f"no changes; {report.version} stays current"
-    print(
-        f"{report.summary()}; {report.total_articles} articles, {report.total_chunks} chunks "
-        f"({report.embedded_chunks} embedded) in {report.seconds:.1f}s; {state}"
-    )
+    if report.rejected:
+        print(f"rejected {len(report.rejected)} input(s):")
+        for err in report.rejected:
+            print(f"  {err}")
     return 0
+
+
+class _progress_printer:  # noqa: N801 - used like a function
+    """Progress of a build: a bar on a terminal, otherwise a line every few seconds."""
+
+    def __init__(self, stream, every: float = 5.0) -> None:  # noqa: ANN001
+        self.stream = stream
+        self.every = every
+        self.tty = stream.isatty()
+        self.bar = None
+        self.last = 0.0
+
+    def __call__(self, p) -> None:  # noqa: ANN001
+        import time
+
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                # Rates and time left come from the build's own clock (tqdm's would count from the first tick).
+                self.bar = tqdm(total=p.chunks_total, file=self.stream, bar_format="{percentage:3.0f}%|{bar}| {desc}")
+            self.bar.n = p.chunks_done
+            self.bar.set_description_str(p.line(), refresh=False)
+            self.bar.refresh()
+            return
+        now = time.monotonic()
+        if p.stage != "embedding" or p.chunks_done == p.chunks_total or now - self.last >= self.every:
+            self.last = now
+            print(p.line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """End the bar, if one is shown."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001

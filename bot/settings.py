@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.build import BuildOptions
+from index.build import MIN_KEEP_VERSIONS, PAUSE_POINTS, BuildOptions
 from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 from retrieval.search import SearchConfig
 
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     faiss_index: str = Field("auto", validation_alias=_env("NEWSQA_FAISS_INDEX"))
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
+    # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.
+    test_pause_at: str | None = Field(None, validation_alias=_env("NEWSQA_TEST_PAUSE_AT"))
 
     top_k: int = Field(5, validation_alias=_env("NEWSQA_TOP_K"))
     per_article: int = Field(2, validation_alias=_env("NEWSQA_PER_ARTICLE"))
@@ -59,6 +61,20 @@ class Settings(BaseSettings):
     def _backend(cls, v: str) -> str:
         if v not in ("torch", "onnx", "openvino"):
             raise ValueError("NEWSQA_EMBEDDING_BACKEND must be torch, onnx or openvino")
+        return v
+
+    @field_validator("test_pause_at")
+    @classmethod
+    def _pause(cls, v: str | None) -> str | None:
+        if v and v not in PAUSE_POINTS:
+            raise ValueError(f"NEWSQA_TEST_PAUSE_AT must be one of {', '.join(PAUSE_POINTS)}")
+        return v or None
+
+    @field_validator("keep_versions")
+    @classmethod
+    def _keep(cls, v: int) -> int:
+        if v < MIN_KEEP_VERSIONS:
+            raise ValueError(f"NEWSQA_KEEP_VERSIONS must be at least {MIN_KEEP_VERSIONS} (current and previous)")
         return v
 
     @field_validator("operator_ids")
@@ -90,6 +106,7 @@ class Settings(BaseSettings):
             batch_size=self.batch_size,
             max_article_bytes=int(self.max_article_mb * 1024 * 1024),
             full=full,
+            pause_at=self.test_pause_at,
         )
 
     def search_config(self) -> SearchConfig:

@@ -96,12 +96,9 @@ def decode_bytes(raw: bytes, path: str) -> tuple[str, str]:
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _strict(raw, "utf-16", path), "utf-16"
     if b"\x00" in raw[:4096]:
-        even, odd = raw[0:4096:2].count(0), raw[1:4096:2].count(0)
-        sample = raw[:4096]
-        if odd > len(sample) // 4 and even == 0:
-            return _strict(raw, "utf-16-le", path), "utf-16-le"
-        if even > len(sample) // 4 and odd == 0:
-            return _strict(raw, "utf-16-be", path), "utf-16-be"
+        found = _bomless_utf16(raw)
+        if found is not None:
+            return found
         raise ArticleError(path, "binary file (contains NUL bytes), not a text article")
     try:
         text = raw.decode("utf-8")
@@ -115,6 +112,30 @@ def decode_bytes(raw: bytes, path: str) -> tuple[str, str]:
     if _control_ratio(text) > 0.01:
         raise ArticleError(path, "binary file (control characters), not a text article")
     return text, "utf-8"
+
+
+def _bomless_utf16(raw: bytes) -> tuple[str, str] | None:
+    """UTF-16 without a BOM: NULs only in the high byte of each unit, and it decodes to plain text.
+
+    Arabic letters are U+06xx, so their high byte is 0x06, not 0: the test is on where the
+    NULs fall (ASCII spaces, digits, newlines) and on the decoded text, not on how many there are.
+    """
+    if len(raw) % 2:
+        return None
+    sample = raw[:8192]
+    even_nul, odd_nul = sample[0::2].count(0), sample[1::2].count(0)
+    for encoding, high_nuls, low_nuls in (("utf-16-le", odd_nul, even_nul), ("utf-16-be", even_nul, odd_nul)):
+        if high_nuls == 0 or low_nuls > 0:
+            continue
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        head = text[:20000]
+        printable = sum(1 for c in head if c.isprintable() or c in "\t\n\r\f")
+        if _control_ratio(text) <= 0.01 and printable / max(1, len(head)) > 0.98:
+            return text, encoding
+    return None
 
 
 def _strict(raw: bytes, encoding: str, path: str) -> str:
@@ -199,7 +220,9 @@ def parse_text(text: str, path: str, encoding: str = "utf-8") -> Article:
         date = parse_date(date_value)
     except ValueError:
         shown = date_value if len(date_value) <= 40 else date_value[:40] + "…"
-        raise ArticleError(path, f"not a date ({shown!r}); expected YYYY-MM-DD HH:MM", line=date_line) from None
+        raise ArticleError(
+            path, f"no valid date: expected YYYY-MM-DD HH:MM after the outlet line, found {shown!r}", line=date_line
+        ) from None
     body = "\n".join(lines[idx:]).strip("\n")
     paragraphs = split_body(body)
     if not paragraphs:
@@ -294,7 +317,20 @@ def corpus_files(root: Path) -> Iterator[tuple[Path, str] | ArticleError]:
     """Regular files under root (sorted, hidden ones skipped); links out of root are refused."""
     root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            sub = Path(dirpath) / d
+            if sub.is_symlink():  # os.walk does not descend into it; say so when it leads outside
+                target = sub.resolve()
+                if not target.is_relative_to(root):
+                    yield ArticleError(
+                        str(sub.relative_to(root)), f"symlink to folder {target} outside the corpus folder: not followed"
+                    )
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -321,20 +357,27 @@ def load_corpus(root: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Corpu
     seen_ids: dict[str, str] = {}
     seen_hashes: dict[str, str] = {}
 
-    def accept(article: Article) -> None:
-        if article.id in seen_ids:
-            result.rejected.append(
-                ArticleError(article.path, f"duplicate article id {article.id!r} (first in {seen_ids[article.id]})")
-            )
-            return
+    def accept(article: Article, display: str, line: int | None = None) -> None:
         digest = article.content_hash
         if digest in seen_hashes:
-            result.rejected.append(ArticleError(article.path, f"same article as {seen_hashes[digest]}"))
+            result.rejected.append(
+                ArticleError(display, f"duplicate: the same article as {seen_hashes[digest]} (kept that one)", line=line)
+            )
+            return
+        if article.id in seen_ids:
+            result.rejected.append(
+                ArticleError(
+                    display,
+                    f"duplicate article id {article.id!r}, already used by {seen_ids[article.id]} (kept that one)",
+                    line=line,
+                )
+            )
             return
         seen_ids[article.id] = article.path
         seen_hashes[digest] = article.path
         if article.encoding not in ("utf-8", "utf-8-sig"):
-            result.notices.append(f"{article.path}: decoded as {article.encoding}")
+            shown = {"cp1256": "Windows-1256 (cp1256)"}.get(article.encoding, article.encoding.upper())
+            result.notices.append(f"{article.path}: not UTF-8; decoded as {shown}")
         result.articles.append(article)
 
     for item in corpus_files(root):
@@ -347,10 +390,10 @@ def load_corpus(root: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Corpu
                 if isinstance(parsed, ArticleError):
                     result.rejected.append(parsed)
                 else:
-                    accept(parsed)
+                    accept(parsed, display, int(parsed.path.rsplit(":", 1)[1]))
             continue
         try:
-            accept(parse_text_file(path, display, max_bytes))
+            accept(parse_text_file(path, display, max_bytes), display)
         except ArticleError as err:
             result.rejected.append(err)
     return result

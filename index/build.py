@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shutil
@@ -20,7 +21,7 @@ from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article
 from index.dense import build_faiss, choose_kind, write_faiss
 from index.embedder import Embedder
-from index.errors import ArticleError, IndexLockedError
+from index.errors import ArticleError, EmptyCorpusError, IndexCorruptError, IndexLockedError, ModelMismatchError
 from index.store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -36,13 +37,18 @@ from index.store import (
     write_sqlite,
 )
 
+log = logging.getLogger(__name__)
+
 LOCK = "build.lock"
 BUILDING_PREFIX = ".building-"
 
 
+PAUSE_POINTS = ("embedding", "writing", "switch")
+
+
 @dataclass(slots=True)
 class BuildProgress:
-    """A progress tick: how far the embedding has got."""
+    """A progress tick: how far the embedding has got, how fast, and how long is left."""
 
     stage: str
     chunks_done: int
@@ -50,6 +56,43 @@ class BuildProgress:
     articles_done: int
     articles_total: int
     elapsed: float
+
+    @property
+    def chunks_per_second(self) -> float:
+        """Embedding speed so far."""
+        return self.chunks_done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def articles_per_second(self) -> float:
+        """Articles fully embedded per second so far."""
+        return self.articles_done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Estimated time to finish the embedding, None before the first batch."""
+        rate = self.chunks_per_second
+        return (self.chunks_total - self.chunks_done) / rate if rate > 0 else None
+
+    def line(self) -> str:
+        """One human line: counts, rates and time left."""
+        left = self.seconds_left
+        eta = "?" if left is None else _duration(left)
+        return (
+            f"{self.stage}: {self.chunks_done}/{self.chunks_total} chunks, "
+            f"{self.articles_done}/{self.articles_total} articles; "
+            f"{self.chunks_per_second:.1f} chunks/s, {self.articles_per_second:.1f} articles/s; {eta} left"
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 @dataclass(slots=True)
@@ -90,6 +133,21 @@ class BuildOptions:
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
     full: bool = False
     lock_wait_seconds: float = 0.0
+    # Test-only: stop at this point (embedding|writing|switch), leave a marker file and sleep,
+    # so crash-safety tests can kill the build there deterministically (NEWSQA_TEST_PAUSE_AT).
+    pause_at: str | None = None
+
+
+def _pause_point(opts: BuildOptions, index_dir: Path, stage: str) -> None:
+    """Test hook: write `pause-<stage>.marker` (our pid) into index_dir and sleep until killed."""
+    if opts.pause_at != stage:
+        return
+    log.warning("NEWSQA_TEST_PAUSE_AT=%s: build %d paused for a crash test", stage, os.getpid())
+    marker = index_dir / f"pause-{stage}.marker"
+    marker.write_text(f"{os.getpid()}\n")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -122,7 +180,8 @@ class IndexLock:
                 if time.monotonic() >= deadline:
                     raise IndexLockedError(
                         f"another index build (pid {holder}) is running on {self.path.parent}; "
-                        f"wait for it to finish (lock file {self.path})"
+                        f"wait for it to finish or pass --wait SECONDS (lock file {self.path}; "
+                        f"delete it only if pid {holder} is not an index build)"
                     ) from None
                 time.sleep(0.2)
                 continue
@@ -198,11 +257,26 @@ def clean_abandoned_builds(index_dir: Path) -> list[str]:
         elif p.name.startswith("v") and not (p / MANIFEST).is_file():
             shutil.rmtree(p, ignore_errors=True)  # renamed but never completed: cannot happen, but be safe
             removed.append(p.name)
+    for p in index_dir.glob(".CURRENT.*.tmp"):  # a pointer write cut short before its rename
+        try:
+            pid = int(p.name.split(".")[2])
+        except (IndexError, ValueError):
+            pid = -1
+        if pid != os.getpid() and not (pid > 0 and _pid_alive(pid)):
+            p.unlink(missing_ok=True)
+            removed.append(p.name)
     return removed
 
 
+MIN_KEEP_VERSIONS = 2
+
+
 def prune_versions(index_dir: Path, keep: int) -> list[str]:
-    """Delete the oldest complete versions beyond `keep`, never the current one."""
+    """Delete the oldest complete versions beyond `keep`, never the current one.
+
+    At least two are kept: the one a searcher may still be answering from stays on disk.
+    """
+    keep = max(keep, MIN_KEEP_VERSIONS)
     current = read_current(index_dir)
     versions = list_versions(index_dir)
     doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != current]
@@ -212,17 +286,53 @@ def prune_versions(index_dir: Path, keep: int) -> list[str]:
 
 
 def _reusable(prev: IndexVersion | None, embedder: Embedder, dim: int, opts: BuildOptions) -> tuple[bool, str | None]:
+    """Whether stored vectors may be reused: same model, same dimension, same chunking."""
     if prev is None:
         return False, "no previous index"
     if opts.full:
         return False, "full rebuild requested"
     model = prev.manifest.get("model", {})
-    if model.get("name") != embedder.name or int(model.get("dim", -1)) != dim:
-        return False, f"embedding model changed ({model.get('name')}/{model.get('dim')} → {embedder.name}/{dim})"
+    if model.get("name") != embedder.name:
+        return False, f"embedding model changed ({model.get('name')} → {embedder.name})"
+    if int(model.get("dim", -1)) != dim:
+        return False, f"embedding dimension changed ({model.get('dim')} → {dim})"
     chunking = prev.manifest.get("chunking", {})
     if chunking != {"max_chars": opts.max_chars, "min_chars": opts.min_chars}:
         return False, "chunking settings changed"
     return True, None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Which chunk rows of the new version come from the old one and which need embedding."""
+
+    chunks_per_article: list[list[Chunk]]
+    sources: list[tuple[str, int]]  # per chunk row: ("prev", old row) or ("new", index into to_embed)
+    to_embed: list[Chunk]
+    embed_article: list[int]  # per to_embed item: index of its article
+
+
+def _plan(
+    articles: list[Article],
+    chunks_per_article: list[list[Chunk]],
+    prev_articles: dict[str, tuple[int, str]],
+    prev_chunk_rows: dict[int, list[int]],
+    reuse: bool,
+) -> _Plan:
+    sources: list[tuple[str, int]] = []
+    to_embed: list[Chunk] = []
+    embed_article: list[int] = []
+    for i, (article, chunks) in enumerate(zip(articles, chunks_per_article)):
+        known = prev_articles.get(article.id)
+        old_rows = prev_chunk_rows.get(known[0], []) if (reuse and known and known[1] == article.content_hash) else []
+        if old_rows and len(old_rows) == len(chunks):
+            sources.extend(("prev", r) for r in old_rows)
+        else:
+            for c in chunks:
+                sources.append(("new", len(to_embed)))
+                to_embed.append(c)
+                embed_article.append(i)
+    return _Plan(chunks_per_article, sources, to_embed, embed_article)
 
 
 def update_index(
@@ -233,7 +343,10 @@ def update_index(
     progress: Callable[[BuildProgress], None] | None = None,
     corpus: CorpusLoad | None = None,
 ) -> BuildReport:
-    """Bring the index in line with the corpus; unchanged articles reuse their stored vectors."""
+    """Bring the index in line with the corpus; unchanged articles reuse their stored vectors.
+
+    When nothing changed the embedding model is neither loaded nor called.
+    """
     started = time.perf_counter()
     index_dir.mkdir(parents=True, exist_ok=True)
     with IndexLock(index_dir, opts.lock_wait_seconds):
@@ -246,27 +359,28 @@ def update_index(
                 prev = open_current(index_dir)
             except Exception as exc:  # an unreadable previous version only costs a full rebuild
                 report.notices.append(f"previous index unreadable ({exc}); rebuilding in full")
-        dim = embedder.dim
+        dim = embedder.dim  # read from the model's configs: no model load when nothing changed
         reuse, reason = _reusable(prev, embedder, dim, opts)
         report.full_rebuild_reason = None if reuse else reason
 
         prev_articles: dict[str, tuple[int, str]] = {}
+        prev_paths: dict[str, str] = {}
         prev_chunk_rows: dict[int, list[int]] = {}
         if prev is not None:
-            for row, aid, digest in prev.db.execute("SELECT row, id, content_hash FROM articles"):
+            for row, aid, digest, path in prev.db.execute("SELECT row, id, content_hash, path FROM articles"):
                 prev_articles[aid] = (row, digest)
-        if reuse and prev is not None:
+                prev_paths[aid] = path
             for row, article_row in prev.db.execute("SELECT row, article_row FROM chunks ORDER BY article_row, ord"):
                 prev_chunk_rows.setdefault(article_row, []).append(row)
 
         articles = loaded.articles
+        if not articles and prev_articles:
+            raise EmptyCorpusError(
+                f"{corpus_dir} yields no articles ({len(loaded.rejected)} rejected) while the index holds "
+                f"{len(prev_articles)}; refusing to replace it with an empty index (is the folder mounted?)"
+            )
         current_ids = {a.id for a in articles}
-        chunks_per_article: list[list[Chunk]] = []
-        sources: list[tuple[str, int]] = []  # per chunk: ("prev", row) or ("new", index into to_embed)
-        to_embed: list[Chunk] = []
         for article in articles:
-            chunks = chunk_article(article, opts.max_chars, opts.min_chars)
-            chunks_per_article.append(chunks)
             known = prev_articles.get(article.id)
             if known is None:
                 report.added += 1
@@ -274,33 +388,34 @@ def update_index(
                 report.changed += 1
             else:
                 report.unchanged += 1
-            old_rows = prev_chunk_rows.get(known[0], []) if (known and known[1] == article.content_hash) else []
-            if reuse and len(old_rows) == len(chunks):
-                sources.extend(("prev", r) for r in old_rows)
-            else:
-                for c in chunks:
-                    sources.append(("new", len(to_embed)))
-                    to_embed.append(c)
         report.removed = sum(1 for aid in prev_articles if aid not in current_ids)
+        moved = sum(1 for a in articles if a.id in prev_paths and prev_paths[a.id] != a.path)
+        if moved:
+            report.notices.append(f"{moved} unchanged article(s) now in another file; their paths are updated")
         report.total_articles = len(articles)
-        report.total_chunks = len(sources)
+        chunks_per_article = [chunk_article(a, opts.max_chars, opts.min_chars) for a in articles]
+        plan = _plan(articles, chunks_per_article, prev_articles, prev_chunk_rows, reuse)
+        report.total_chunks = len(plan.sources)
 
-        if reuse and not to_embed and report.removed == 0 and report.changed == 0 and report.added == 0:
+        if reuse and not plan.to_embed and report.removed == report.changed == report.added == moved == 0:
             report.seconds = time.perf_counter() - started
-            return report  # nothing changed: the current version stays, nothing is written
+            return report  # nothing changed: the current version stays, nothing is written or embedded
 
         name = _next_version_name(index_dir)
         tmp = index_dir / VERSIONS / f"{BUILDING_PREFIX}{os.getpid()}-{name}"
+        final = index_dir / VERSIONS / name
         tmp.mkdir(parents=True)
         try:
-            _write_version(tmp, articles, chunks_per_article, sources, to_embed, prev, embedder, dim, opts, report, progress, started)
-            final = index_dir / VERSIONS / name
+            _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, index_dir)
             os.rename(tmp, final)
             fsync_dir(index_dir / VERSIONS)
-            IndexVersion(final).close()  # verify it loads before it becomes current
+            verify_version(final)
+            _pause_point(opts, index_dir, "switch")
             write_current(index_dir, name)
-        except BaseException:
+        except BaseException:  # Ctrl-C included: drop what was written, the old version stays current
             shutil.rmtree(tmp, ignore_errors=True)
+            if final.exists() and read_current(index_dir) != name:
+                shutil.rmtree(final, ignore_errors=True)
             raise
         report.version = name
         report.switched = True
@@ -309,35 +424,67 @@ def update_index(
         return report
 
 
+def verify_version(path: Path) -> None:
+    """Load a freshly written version and check its parts agree, before it may become current."""
+    version = IndexVersion(path)
+    try:
+        (articles,) = version.db.execute("SELECT count(*) FROM articles").fetchone()
+        (chunks,) = version.db.execute("SELECT count(*) FROM chunks").fetchone()
+        vectors = version.vectors.shape[0]
+        if (articles, chunks, vectors) != (version.n_articles, version.n_chunks, version.n_chunks):
+            raise IndexCorruptError(
+                f"{path}: store holds {articles} articles, {chunks} chunks and {vectors} vectors; "
+                f"manifest says {version.n_articles} and {version.n_chunks}"
+            )
+    finally:
+        version.close()
+
+
 def _write_version(
     tmp: Path,
     articles: list[Article],
-    chunks_per_article: list[list[Chunk]],
-    sources: list[tuple[str, int]],
-    to_embed: list[Chunk],
+    plan: _Plan,
     prev: IndexVersion | None,
     embedder: Embedder,
     dim: int,
     opts: BuildOptions,
     report: BuildReport,
     progress: Callable[[BuildProgress], None] | None,
-    started: float,
+    index_dir: Path,
 ) -> None:
     bm25s = import_bm25s()
+    chunks_per_article, sources, to_embed = plan.chunks_per_article, plan.sources, plan.to_embed
     n = len(sources)
     vectors = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
     new_vectors = np.zeros((len(to_embed), dim), dtype=np.float32)
-    article_of_new: list[int] = []
-    lookup = {c.id: i for i, cs in enumerate(chunks_per_article) for c in cs} if progress else {}
+    # articles_done after k chunks = articles whose last chunk to embed lies before k
+    last_of_article = {a: k for k, a in enumerate(plan.embed_article)}
+    finished_at = np.zeros(len(to_embed) + 1, dtype=np.int64)
+    for k in last_of_article.values():
+        finished_at[k + 1] += 1
+    finished_at = np.cumsum(finished_at)
+    articles_to_embed = len(last_of_article)
+    load = getattr(embedder, "load", None)
+    if to_embed and load is not None:
+        load()  # a model load is not embedding: keep it out of the rates and the time left
+    embed_started = time.perf_counter()
     for start in range(0, len(to_embed), opts.batch_size):
         batch = to_embed[start : start + opts.batch_size]
-        new_vectors[start : start + len(batch)] = embedder.encode_passages([c.embed_text for c in batch], opts.batch_size)
+        got = embedder.encode_passages([c.embed_text for c in batch], opts.batch_size)
+        if got.shape != (len(batch), dim):
+            raise ModelMismatchError(f"{embedder.name} returned vectors of shape {got.shape}, expected {(len(batch), dim)}")
+        new_vectors[start : start + len(batch)] = got
         report.embedded_chunks += len(batch)
         if progress:
-            article_of_new.append(lookup[batch[-1].id])
+            done = report.embedded_chunks
             progress(
-                BuildProgress("embedding", report.embedded_chunks, len(to_embed), article_of_new[-1] + 1, len(articles), time.perf_counter() - started)
+                BuildProgress(
+                    "embedding", done, len(to_embed), int(finished_at[done]), articles_to_embed,
+                    time.perf_counter() - embed_started,
+                )
             )
+        if start == 0:
+            _pause_point(opts, index_dir, "embedding")
     prev_vectors = prev.vectors if prev is not None else None
     for row, (kind, ref) in enumerate(sources):
         vectors[row] = prev_vectors[ref] if kind == "prev" else new_vectors[ref]
@@ -346,7 +493,12 @@ def _write_version(
     vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
 
     if progress:
-        progress(BuildProgress("writing", report.embedded_chunks, len(to_embed), len(articles), len(articles), time.perf_counter() - started))
+        progress(
+            BuildProgress(
+                "writing", report.embedded_chunks, len(to_embed), articles_to_embed, articles_to_embed,
+                time.perf_counter() - embed_started,
+            )
+        )
     all_chunks = [c for cs in chunks_per_article for c in cs]
     chunk_article = np.array([i for i, cs in enumerate(chunks_per_article) for _ in cs], dtype=np.int32)
     np.save(tmp / "chunk_article.npy", chunk_article)
@@ -360,6 +512,7 @@ def _write_version(
 
     kind = choose_kind(n, opts.faiss_kind)
     write_faiss(build_faiss(np.asarray(vectors), kind), tmp / "dense.faiss")
+    _pause_point(opts, index_dir, "writing")
     write_sqlite(tmp / "meta.sqlite", articles, chunks_per_article)
 
     dates = [a.date for a in articles]

@@ -95,9 +95,20 @@ class SentenceTransformerEmbedder:
         log.info("loaded embedding model %s from %s", self.name, target)
         return model
 
+    def load(self) -> None:
+        """Load the model now (builds do this before timing the embedding)."""
+        self.model  # noqa: B018
+
     @property
     def dim(self) -> int:
-        """Vector dimension of the model."""
+        """Vector dimension of the model, read from its folder's configs when it is not loaded yet.
+
+        An unchanged re-index compares dimensions without paying for a model load.
+        """
+        if self._model is None:
+            declared = declared_dimension(resolve_model(self.name, self.models_dir))
+            if declared is not None:
+                return declared
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 
@@ -123,6 +134,42 @@ class SentenceTransformerEmbedder:
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Vectors for questions (e5's `query: ` prompt where the model uses one)."""
         return self._encode(texts, "query", batch_size)
+
+
+_POOLING_MODES = (
+    "pooling_mode_cls_token", "pooling_mode_mean_tokens", "pooling_mode_max_tokens",
+    "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken",
+)
+
+
+def declared_dimension(model_path: str) -> int | None:
+    """Output dimension a local sentence-transformers folder declares (last Dense or Pooling), else None."""
+    import json
+
+    root = Path(model_path)
+    try:
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    dim: int | None = None
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        try:
+            config = json.loads((root / module.get("path", "") / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = {}
+        if kind == "Pooling":
+            if "word_embedding_dimension" not in config:
+                return None
+            modes = sum(1 for m in _POOLING_MODES if config.get(m))
+            dim = int(config["word_embedding_dimension"]) * max(1, modes)
+        elif kind == "Dense":
+            if "out_features" not in config:
+                return None
+            dim = int(config["out_features"])
+        elif kind not in ("Transformer", "Normalize"):
+            return None  # an unknown module may change the size: load the model to know
+    return dim
 
 
 def configure_threads(threads: int | None) -> None:

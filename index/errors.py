@@ -40,3 +40,7 @@ class IndexLockedError(NewsqaError):
 
 class ModelMismatchError(NewsqaError):
     """The index was built with another embedding model than the one configured."""
+
+
+class EmptyCorpusError(NewsqaError):
+    """The corpus yields no article while the index holds some: an unmounted or emptied folder."""

@@ -270,11 +270,20 @@ class IndexVersion:
 
 
 def open_current(index_dir: Path) -> IndexVersion:
-    """Load the live version; a missing index says how to build one."""
-    name = read_current(index_dir)
-    if name is None:
-        raise IndexNotFoundError(f"no index in {index_dir}: build one with `newsqa index build`")
-    path = index_dir / VERSIONS / name
-    if not path.is_dir():
-        raise IndexNotFoundError(f"{index_dir}: CURRENT names {name}, which is not on disk")
-    return IndexVersion(path)
+    """Load the live version; a missing index says how to build one.
+
+    If the version vanishes while loading (pruned after CURRENT moved on), the new current one is loaded.
+    """
+    for _attempt in range(3):
+        name = read_current(index_dir)
+        if name is None:
+            raise IndexNotFoundError(f"no index in {index_dir}: build one with `newsqa index build`")
+        path = index_dir / VERSIONS / name
+        try:
+            if not path.is_dir():
+                raise IndexNotFoundError(f"{index_dir}: CURRENT names {name}, which is not on disk")
+            return IndexVersion(path)
+        except (IndexNotFoundError, IndexCorruptError, OSError, RuntimeError):
+            if read_current(index_dir) == name:
+                raise
+    raise IndexNotFoundError(f"{index_dir}: CURRENT kept moving while loading; try again")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -13,6 +14,7 @@ import numpy as np
 
 from index.arabic import terms
 from index.embedder import Embedder
+from index.errors import ModelMismatchError, NewsqaError
 from index.store import IndexVersion, open_current, read_current
 from retrieval.quote import (
     QueryTerms,
@@ -26,6 +28,8 @@ from retrieval.quote import (
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +330,8 @@ class LiveSearcher:
     """Follows the index's CURRENT pointer: a new version is picked up without a restart.
 
     Each call hands out the Searcher of the version current at that moment; a question in
-    flight keeps the one it started with.
+    flight keeps the one it started with. A new version that fails to load is skipped (the
+    previous one keeps answering) until CURRENT moves again.
     """
 
     def __init__(self, index_dir: Path, embedder: Embedder, config: SearchConfig = SearchConfig(), check_every: float = 1.0) -> None:
@@ -337,6 +342,7 @@ class LiveSearcher:
         self._lock = threading.Lock()
         self._searcher: Searcher | None = None
         self._checked = 0.0
+        self._failed: str | None = None
 
     def get(self) -> Searcher:
         """The searcher of the current version (reloaded when CURRENT has moved)."""
@@ -347,9 +353,30 @@ class LiveSearcher:
         with self._lock:
             self._checked = now
             name = read_current(self.index_dir)
-            if self._searcher is None or (name is not None and name != self._searcher.version.name):
-                self._searcher = Searcher(open_current(self.index_dir), self.embedder, self.config)
+            if self._searcher is None:
+                self._searcher = Searcher(self._open(), self.embedder, self.config)
+            elif name is not None and name != self._searcher.version.name and name != self._failed:
+                try:
+                    self._searcher = Searcher(self._open(), self.embedder, self.config)
+                    log.info("switched to index version %s", self._searcher.version.name)
+                    self._failed = None
+                except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
+                    self._failed = name
+                    log.warning("index version %s cannot be loaded (%s); still answering from %s", name, exc, self._searcher.version.name)
             return self._searcher
+
+    def _open(self) -> IndexVersion:
+        """Load the current version, refusing one whose vectors come from another model than ours."""
+        version = open_current(self.index_dir)
+        built = version.manifest.get("model", {})
+        if built.get("name") != self.embedder.name or int(built.get("dim", -1)) != self.embedder.dim:
+            version.close()
+            raise ModelMismatchError(
+                f"index version {version.name} was built with {built.get('name')} (dim {built.get('dim')}), "
+                f"but questions are embedded with {self.embedder.name} (dim {self.embedder.dim}); "
+                f"set NEWSQA_EMBEDDING_MODEL to match or rebuild with `newsqa index update`"
+            )
+        return version
 
     def answer(self, question: str, **kwargs: object) -> Answer:
         """Answer with the version current now."""
