@@ -35,7 +35,7 @@ def test_build_status_and_ask_from_the_command_line(tmp_path: Path, models_dir: 
     env = {"NEWSQA_MODELS_DIR": str(models_dir), "NEWSQA_INDEX_DIR": str(tmp_path / "idx")}
     built = _run(["index", "build", "--corpus", str(corpus)], env)
     assert built.returncode == 0, built.stderr
-    assert "rejected: broken.jsonl: line 1: malformed JSON" in built.stdout
+    assert "rejected 1 input(s):\n  broken.jsonl: line 1: malformed JSON" in built.stdout
     assert "added 1, changed 0, removed 0, unchanged 0, rejected 1" in built.stdout
     status = _run(["index", "status", "--json"], env)
     info = json.loads(status.stdout)

@@ -39,13 +39,13 @@ def test_each_bad_file_gets_its_own_clear_reason(tmp_path: Path) -> None:
     load = load_corpus(_bad_corpus(tmp_path))
     reasons = {(e.path, e.line): str(e) for e in load.rejected}
     assert reasons[("empty.txt", None)] == "empty.txt: empty file"
-    assert "line 3: not a date" in reasons[("no-date.txt", 3)]
+    assert "line 3: no valid date" in reasons[("no-date.txt", 3)]
     assert "binary file" in reasons[("image.txt", None)]
     assert reasons[("mixed.jsonl", 2)].startswith("mixed.jsonl: line 2: malformed JSON")
     assert len(load.rejected) == 4
     titles = {a.title for a in load.articles}
     assert {"خبر أول", "خبر ثالث", "عنوان تجريبي عن الثلوج", "عنوان تجريبي عن الرياح"} <= titles
-    assert any("legacy-1256.txt: decoded as cp1256" in n for n in load.notices)
+    assert "legacy-1256.txt: not UTF-8; decoded as Windows-1256 (cp1256)" in load.notices
 
 
 def test_bom_and_crlf_are_invisible_in_the_parsed_article(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_latin1_bytes_are_refused_not_guessed(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("عنوان فقط\n", "line 1: only a title"),
-        ("عنوان\nجريدة\n2020-13-45 10:00\nنص.\n", "line 3: not a date ('2020-13-45 10:00')"),
+        ("عنوان\nجريدة\n2020-13-45 10:00\nنص.\n", "line 3: no valid date: expected YYYY-MM-DD HH:MM after the outlet line, found '2020-13-45 10:00'"),
         ("عنوان\nجريدة\n2020-01-01 10:00\n", "line 4: title and header only"),
     ],
 )
