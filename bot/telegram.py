@@ -500,6 +500,11 @@ def run_bot(settings: Any) -> int:
     from index.store import open_current
 
     open_current(settings.index_dir)  # a missing index is one clear line, before anything starts
+    if not settings.threads:
+        from index.embedder import configure_threads
+
+        # Questions run in parallel worker threads; one intra-op thread each avoids oversubscribing the CPU.
+        configure_threads(1)
     embedder = settings.embedder()
     embedder.encode_queries(["warm-up"])  # load the model now, not in the first user's question
     app = build_application(settings, embedder)
