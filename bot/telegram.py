@@ -7,6 +7,7 @@ import contextlib
 import html
 import logging
 import re
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -500,6 +501,8 @@ def run_bot(settings: Any) -> int:
     from index.store import open_current
 
     open_current(settings.index_dir)  # a missing index is one clear line, before anything starts
+    me = asyncio.run(check_token(settings, token))  # fail fast, before the slow model load
+    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; run_polling needs one
     if not settings.threads:
         from index.embedder import configure_threads
 
@@ -508,7 +511,8 @@ def run_bot(settings: Any) -> int:
     embedder = settings.embedder()
     embedder.encode_queries(["warm-up"])  # load the model now, not in the first user's question
     app = build_application(settings, embedder)
-    log.warning("newsqa bot starting (%s mode, index %s)", settings.telegram_mode, settings.index_dir)
+    print(f"newsqa bot: @{me} answering from {settings.index_dir} ({settings.telegram_mode}); Ctrl-C to stop",
+          file=sys.stderr, flush=True)
     try:
         if settings.telegram_mode == "webhook":
             if not settings.webhook_url:
@@ -529,9 +533,36 @@ def run_bot(settings: Any) -> int:
         else:
             raise BotSetupError(f"TELEGRAM_MODE must be polling or webhook, not {settings.telegram_mode!r}")
     except InvalidToken:
-        raise BotSetupError("Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token BotFather gave you") from None
+        raise BotSetupError(_REJECTED) from None
     except NetworkError as exc:
-        where = settings.telegram_base_url or "api.telegram.org"
-        raise BotSetupError(f"cannot reach the Telegram Bot API at {where}: {str(exc).replace(token, '<token>')}") from None
-    log.warning("newsqa bot stopped; every answer in flight was sent")
+        raise BotSetupError(_unreachable(settings, exc, token)) from None
+    print("newsqa bot: stopped; every answer in flight was sent", file=sys.stderr, flush=True)
     return 0
+
+
+_REJECTED = "Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token BotFather gave you"
+
+
+def _unreachable(settings: Any, exc: Exception, token: str) -> str:
+    where = settings.telegram_base_url or "api.telegram.org"
+    return f"cannot reach the Telegram Bot API at {where}: {str(exc).replace(token, '<TELEGRAM_BOT_TOKEN>')}"
+
+
+async def check_token(settings: Any, token: str) -> str:
+    """Ask the Bot API who we are (getMe); a rejected token or unreachable server is a BotSetupError."""
+    from telegram import Bot
+
+    kwargs: dict[str, str] = {}
+    if settings.telegram_base_url:
+        kwargs["base_url"] = settings.telegram_base_url.rstrip("/")
+    bot = Bot(token, **kwargs)
+    try:
+        me = await bot.get_me()
+    except InvalidToken:
+        raise BotSetupError(_REJECTED) from None
+    except NetworkError as exc:
+        raise BotSetupError(_unreachable(settings, exc, token)) from None
+    finally:
+        with contextlib.suppress(Exception):
+            await bot.shutdown()
+    return me.username or str(me.id)
