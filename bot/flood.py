@@ -33,6 +33,9 @@ class ResilientRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> bool | dict | list[dict]:
         """Send through the flood limiter; a 5xx, timeout or dropped connection is retried a few times."""
+        if endpoint == "sendChatAction":
+            # "typing…" is best effort and not a message: it neither waits for nor uses up the message budget.
+            return await callback(*args, **kwargs)
         attempt = 0
         while True:
             try:

@@ -498,6 +498,10 @@ def run_bot(settings: Any) -> int:
     """`newsqa bot`: check the token and index, then poll (or serve a webhook) until SIGINT/SIGTERM."""
     token = bot_token(settings)
     redact_token_in_logs(token)
+    if settings.telegram_mode == "webhook":
+        webhook_options(settings)  # complain about a missing URL now, not after loading the model
+    elif settings.telegram_mode != "polling":
+        raise BotSetupError(f"TELEGRAM_MODE must be polling or webhook, not {settings.telegram_mode!r}")
     from index.store import open_current
 
     open_current(settings.index_dir)  # a missing index is one clear line, before anything starts
@@ -515,29 +519,34 @@ def run_bot(settings: Any) -> int:
           file=sys.stderr, flush=True)
     try:
         if settings.telegram_mode == "webhook":
-            if not settings.webhook_url:
-                raise BotSetupError("TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL (the public https URL)")
-            from urllib.parse import urlparse
-
-            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            app.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-                webhook_url=settings.webhook_url,
-                secret_token=secret,
-                allowed_updates=["message", "callback_query"],
-            )
-        elif settings.telegram_mode == "polling":
-            app.run_polling(allowed_updates=["message", "callback_query"], close_loop=False)
+            app.run_webhook(**webhook_options(settings), close_loop=False)
         else:
-            raise BotSetupError(f"TELEGRAM_MODE must be polling or webhook, not {settings.telegram_mode!r}")
+            app.run_polling(allowed_updates=ALLOWED_UPDATES, close_loop=False)
     except InvalidToken:
         raise BotSetupError(_REJECTED) from None
     except NetworkError as exc:
         raise BotSetupError(_unreachable(settings, exc, token)) from None
     print("newsqa bot: stopped; every answer in flight was sent", file=sys.stderr, flush=True)
     return 0
+
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def webhook_options(settings: Any) -> dict[str, Any]:
+    """Arguments of run_webhook/start_webhook: listen locally on the public URL's path, with the secret."""
+    from urllib.parse import urlparse
+
+    if not settings.webhook_url:
+        raise BotSetupError("TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL (the public https URL Telegram posts to)")
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlparse(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        "allowed_updates": ALLOWED_UPDATES,
+    }
 
 
 _REJECTED = "Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized): check the token BotFather gave you"

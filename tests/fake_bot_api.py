@@ -105,7 +105,9 @@ class FakeBotAPI:
         self._chats: dict[int, dict] = {}
         self._server: tornado.httpserver.HTTPServer | None = None
         self.confirmed_offset = 0
+        self._closing = False
         self.webhook: dict | None = None
+        self.listeners: list[Callable[[Request], None]] = []  # called with each answered request
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> FakeBotAPI:
@@ -119,6 +121,10 @@ class FakeBotAPI:
 
     async def stop(self) -> None:
         """Stop listening and drop open connections."""
+        self._closing = True
+        async with self._new_update:
+            self._new_update.notify_all()  # end pending long polls with an empty answer
+        await asyncio.sleep(0.05)
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
@@ -278,6 +284,8 @@ class FakeBotAPI:
             req.status = -1  # the client went away before we answered
             raise
         req.status = status
+        for listener in self.listeners:
+            listener(req)
         await self._notify_recorded()
         return status, body
 
@@ -344,7 +352,7 @@ class FakeBotAPI:
         if not ready() and timeout > 0:
             async with self._new_update:
                 try:
-                    await asyncio.wait_for(self._new_update.wait_for(lambda: bool(ready())), timeout)
+                    await asyncio.wait_for(self._new_update.wait_for(lambda: bool(ready()) or self._closing), timeout)
                 except TimeoutError:
                     pass
         return ready()

@@ -445,3 +445,42 @@ async def test_operator_reindex_runs_in_background_and_switches(api, writable_in
     assert "ولادة زرافة نادرة في حديقة الحيوان بالعاصمة — جريدة الساحل — 2024-06-01 10:00" in to_op[-1]
     assert (index_dir / "CURRENT").read_text().strip() == "v000002"
 
+
+
+async def test_webhook_mode_takes_updates_over_http_and_checks_the_secret(api, built_index, tmp_path, embedder,
+                                                                          searcher):
+    import socket
+
+    import httpx
+
+    from bot.telegram import build_application, webhook_options
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = "s3cret-Value_1"
+    settings = bot_settings(api, built_index, tmp_path, telegram_mode="webhook", webhook_port=port,
+                            webhook_url=f"http://127.0.0.1:{port}/tg/hook", webhook_secret=secret)
+    app = build_application(settings, embedder)
+    update = {"update_id": 1, "message": {"message_id": 5, "date": int(time.time()), "text": FLOOD_Q,
+                                          "chat": {"id": 301, "type": "private", "first_name": "U"},
+                                          "from": {"id": 301, "is_bot": False, "first_name": "U", "language_code": "ar"}}}
+    async with app:
+        await app.start()
+        await app.updater.start_webhook(**webhook_options(settings))
+        try:
+            async with httpx.AsyncClient() as client:
+                bad = await client.post(f"http://127.0.0.1:{port}/tg/hook", json=update,
+                                        headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+                good = await client.post(f"http://127.0.0.1:{port}/tg/hook", json=update,
+                                         headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+            [answer] = await api.wait_for("sendMessage")
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    assert bad.status_code == 403 and good.status_code == 200
+    [hook] = api.calls("setWebhook")
+    assert hook.params["url"] == f"http://127.0.0.1:{port}/tg/hook" and hook.params["secret_token"] == secret
+    assert hook.params["allowed_updates"] == ["message", "callback_query"]
+    assert answer.chat_id == 301 and answer.text == expected_page(searcher, FLOOD_Q, AR)
+    assert not api.calls("getUpdates")
