@@ -145,7 +145,11 @@ class NewsBot:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
-        """Await work while the chat shows 'typing…' (refreshed every few seconds)."""
+        """Await work while the chat shows 'typing…' (refreshed every few seconds).
+
+        The last chat action is awaited before returning, so it can never land after the answer
+        (which would show 'typing…' under a message that is already there).
+        """
         done = asyncio.Event()
 
         async def typing() -> None:
@@ -396,7 +400,8 @@ class NewsBot:
                 if "not modified" not in str(exc).lower():
                     raise
         else:  # too old to edit: send the page as a new message
-            await context.bot.send_message(query.from_user.id, result.html, parse_mode=HTML,
+            chat_id = message.chat.id if message is not None else query.from_user.id
+            await context.bot.send_message(chat_id, result.html, parse_mode=HTML,
                                            reply_markup=result.markup, link_preview_options=NO_PREVIEW)
         await query.answer()
 

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from bot.render import MESSAGE_LIMIT, render_page, tg_len
+from bot.render import MESSAGE_LIMIT, article_messages, render_page, tg_len
 from bot.texts import AR, EN, text
 from retrieval.search import Searcher
+from retrieval.types import Source
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot, visible_text
 from tests.fake_bot_api import BOT_USERNAME, FakeBotAPI
 
@@ -181,22 +182,20 @@ async def test_full_article_is_split_at_paragraphs_within_4096(api, settings, em
     q = "من هو شامي ويتنس؟"
     version = searcher.version
     record = next(version.article(r) for r in range(version.n_articles) if version.article(r).source == "شبكة النبأ")
-    paragraphs = [record.body[p.start : p.end] for p in version.paragraphs(record.row)]
+    spans = version.paragraphs(record.row)
+    paragraphs = [record.body[p.start : p.end] for p in spans]
+    expected = article_messages(record.title, Source(record.id, record.title, record.source, record.date, record.url),
+                                [(p.heading, record.body[p.start : p.end]) for p in spans])
     async with running_bot(settings, embedder):
         api.push_message(q, user_id=41)
         [answer] = await api.wait_for("sendMessage")
         doc = buttons(answer)[0]
         assert doc["text"] == "📄 1" and doc["callback_data"].startswith("a:")
         api.push_callback(doc["callback_data"], api.message_object(answer), user_id=41)
-        await api.wait_for("answerCallbackQuery")
-        await asyncio.sleep(0.2)
-        n_before = len(api.successes("sendMessage"))
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            if len(api.successes("sendMessage")) == n_before:
-                break
-            n_before = len(api.successes("sendMessage"))
+        sent = await api.wait_for("sendMessage", 1 + len(expected))
+        await asyncio.sleep(0.3)
     parts = api.successes("sendMessage", chat_id=41)[1:]
+    assert [p.text for p in parts] == expected and [p.text for p in sent[1:]] == expected
     assert len(parts) >= 3, "a 17,000-character article needs several messages"
     assert all(tg_len(p.text) <= MESSAGE_LIMIT for p in parts)
     assert all(p.params["parse_mode"] == "HTML" for p in parts)
@@ -205,6 +204,7 @@ async def test_full_article_is_split_at_paragraphs_within_4096(api, settings, em
     # every paragraph is sent verbatim, in order, and never cut across two messages
     blocks = [b for s in seen for b in s.split("\n\n")]
     assert [b for b in blocks if b in paragraphs] == paragraphs
+    assert sum(len(p) for p in paragraphs) > 3 * MESSAGE_LIMIT
     assert api.calls("answerCallbackQuery")[0].at <= parts[0].at
 
 
