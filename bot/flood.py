@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter
 
 log = logging.getLogger("newsqa.bot")
@@ -34,8 +34,15 @@ class ResilientRateLimiter(AIORateLimiter):
     ) -> bool | dict | list[dict]:
         """Send through the flood limiter; a 5xx, timeout or dropped connection is retried a few times."""
         if endpoint == "sendChatAction":
-            # "typing…" is best effort and not a message: it neither waits for nor uses up the message budget.
-            return await callback(*args, **kwargs)
+            # "typing…" is best effort and not a message: it does not use up the message budget, and
+            # while Telegram has asked us to wait (429) it is skipped rather than added to the flood.
+            paused = getattr(self, "_retry_after_event", None)
+            if paused is not None and not paused.is_set():
+                return True
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter:
+                return True
         attempt = 0
         while True:
             try:

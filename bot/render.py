@@ -190,7 +190,10 @@ def split_paragraphs(paragraphs: Iterable[tuple[str | None, str]], head: str = "
 
 def article_messages(title: str, source: Source, paragraphs: Iterable[tuple[str | None, str]]) -> list[str]:
     """A whole article: bold title and source line, then its paragraphs, in ≤4096-character messages."""
-    head = f"<b>{esc(title)}</b>\n{source_html(source)}"
+    name = f"<b>{esc(title)}</b>"
+    if source.url and re.match(r"https?://", source.url):
+        name = f'<a href="{html.escape(source.url, quote=True)}">{name}</a>'
+    head = f"{name}\n<i>{esc(source.outlet)} — {esc(source.date_text)}</i>"
     if tg_len(head) > MESSAGE_LIMIT:
         head = f"<b>{esc(title[:1000])}…</b>"
     return split_paragraphs(paragraphs, head)

@@ -199,7 +199,7 @@ async def test_full_article_is_split_at_paragraphs_within_4096(api, settings, em
     assert len(parts) >= 3, "a 17,000-character article needs several messages"
     assert all(tg_len(p.text) <= MESSAGE_LIMIT for p in parts)
     assert all(p.params["parse_mode"] == "HTML" for p in parts)
-    assert parts[0].text.startswith(f"<b>{record.title}</b>\n<i>{record.title} — شبكة النبأ — 2014-12-18")
+    assert parts[0].text.startswith(f"<b>{record.title}</b>\n<i>شبكة النبأ — 2014-12-18 07:28</i>\n\n")
     seen = [visible_text(p.text) for p in parts]
     # every paragraph is sent verbatim, in order, and never cut across two messages
     blocks = [b for s in seen for b in s.split("\n\n")]

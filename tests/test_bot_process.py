@@ -56,6 +56,16 @@ async def test_missing_or_malformed_token_is_one_clear_line(token, message, buil
         assert token not in (out + err).decode()
 
 
+async def test_missing_index_is_one_clear_line(tmp_path):
+    env = bot_env(tmp_path / "no-index", TELEGRAM_BOT_TOKEN=TOKEN)
+    proc = await start_bot(tmp_path, env)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert err.decode().strip().splitlines() == [
+        f"newsqa: no index in {tmp_path / 'no-index'}: build one with `newsqa index build`"
+    ]
+
+
 async def test_rejected_token_is_one_clear_line_without_the_token(built_index, tmp_path):
     api = await FakeBotAPI().start()
     other = "4242001:ANOTHER-token_abcdefghijklmnopqrstuvwxyz"
