@@ -422,25 +422,33 @@ async def test_operator_reindex_runs_in_background_and_switches(api, writable_in
         encoding="utf-8",
     )
     (corpus / "broken.txt").write_text("عنوان فقط\n", encoding="utf-8")
+    for i in range(40):  # enough new text that the update takes a while
+        (corpus / f"market-{i:02d}.txt").write_text(
+            f"تقرير السوق الأسبوعي رقم {i}\nنشرة الأسواق\n2024-07-{1 + i % 28:02d} 09:00\n"
+            + f"سجلت أسعار الخضار في السوق المركزي تغيرا بنسبة {i} في المئة خلال الأسبوع رقم {i}، "
+            "وقال التجار إن الطلب ارتفع مع بداية الموسم وإن الإمدادات من المزارع الشمالية تحسنت. " * 3 + "\n",
+            encoding="utf-8",
+        )
     giraffe_q = "كم تزن الزرافة التي ولدت في حديقة الحيوان؟"
     async with running_bot(settings, embedder):
         api.push_message(giraffe_q, user_id=OPERATOR_ID)
         [before] = await api.wait_for("sendMessage")
         assert before.text == text("no_answer", AR)
         api.push_message("/reindex", user_id=OPERATOR_ID)
-        api.push_message(FLOOD_Q, user_id=93)  # answered while the index is being updated
-        await api.wait_for("sendMessage", 3)
-        done = await api.wait_for("sendMessage", where=lambda r: r.text.startswith("انتهى"), timeout=60)
+        await api.wait_for("sendMessage", 2)
+        api.push_message(FLOOD_Q, user_id=93)  # asked while the index is being updated
+        [during] = await api.wait_for("sendMessage", where=lambda r: r.chat_id == 93)
+        done = await api.wait_for("sendMessage", where=lambda r: r.text.startswith("انتهى"), timeout=90)
         api.push_message(giraffe_q, user_id=OPERATOR_ID)
         await api.wait_for("sendMessage", 5)
     to_op = [s.text for s in api.successes("sendMessage", chat_id=OPERATOR_ID)]
     assert to_op[1] == text("reindex_started", AR)
     assert done[0].text.startswith(
-        "انتهى تحديث الفهرس: added 1, changed 0, removed 0, unchanged 6, rejected 1.\n"
-        "الإصدار الحالي الآن v000002: 7 مقالا"
+        "انتهى تحديث الفهرس: added 41, changed 0, removed 0, unchanged 6, rejected 1.\n"
+        "الإصدار الحالي الآن v000002: 47 مقالا"
     )
     assert "broken.txt" in done[0].text
-    assert api.successes("sendMessage", chat_id=93)[0].text.startswith("<b>1.</b>")
+    assert during.text.startswith("<b>1.</b>") and during.at < done[0].at  # answered before the update ended
     assert "<b>55</b>" in to_op[-1] or "55 كيلوغراما" in to_op[-1]
     assert "ولادة زرافة نادرة في حديقة الحيوان بالعاصمة — جريدة الساحل — 2024-06-01 10:00" in to_op[-1]
     assert (index_dir / "CURRENT").read_text().strip() == "v000002"
