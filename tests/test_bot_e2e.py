@@ -143,9 +143,11 @@ async def test_more_results_edits_the_message_and_survives_a_restart(api, built_
         assert first.text == expected_page(searcher, q, AR, k=2)
         more = buttons(first)[-1]
         assert more["text"] == text("more", AR) and more["callback_data"].endswith(":2")
-        api.push_callback(more["callback_data"], api.message_object(first), user_id=31)
+        qid = api.push_callback(more["callback_data"], api.message_object(first), user_id=31)
         [edit] = await api.wait_for("editMessageText")
-        await api.wait_for("answerCallbackQuery")
+        [ack] = await api.wait_for("answerCallbackQuery")
+    assert ack.params == {"callback_query_id": qid}  # the spinner stops, no alert
+    assert edit.params["parse_mode"] == "HTML" and edit.params["link_preview_options"] == {"is_disabled": True}
     assert int(edit.params["message_id"]) == api.message_object(first)["message_id"] and edit.chat_id == 31
     assert edit.text == expected_page(searcher, q, AR, offset=2, k=2)
     assert edit.text.startswith(f"نتائج 3–4 عن: <i>{q}</i>\n\n<b>3.</b> «")
@@ -173,8 +175,12 @@ async def test_more_results_at_the_end_and_unknown_buttons(api, built_index, tmp
         # still alive after odd buttons
         api.push_message(FLOOD_Q, user_id=32)
         await api.wait_for("sendMessage", 2)
-    texts = sorted(a.params.get("text") for a in answers)
-    assert texts == sorted([text("no_more", AR), text("expired", AR), text("expired", AR)])
+    by_text = {a.params.get("text"): a.params for a in answers}
+    assert sorted(a.params.get("text") for a in answers) == sorted(
+        [text("no_more", AR), text("expired", AR), text("expired", AR)]
+    )
+    assert "show_alert" not in by_text[text("no_more", AR)]
+    assert by_text[text("expired", AR)]["show_alert"] in ("true", True)
     assert not api.calls("editMessageText")
 
 
