@@ -66,6 +66,21 @@ async def test_missing_index_is_one_clear_line(tmp_path):
     ]
 
 
+async def test_unreachable_bot_api_is_one_clear_line(built_index, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = bot_env(built_index, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=f"http://127.0.0.1:{port}/bot")
+    proc = await start_bot(tmp_path, env)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, err.decode()
+    assert lines[0].startswith(f"newsqa: cannot reach the Telegram Bot API at http://127.0.0.1:{port}/bot: ")
+    assert TOKEN not in err.decode()
+
+
 async def test_rejected_token_is_one_clear_line_without_the_token(built_index, tmp_path):
     api = await FakeBotAPI().start()
     other = "4242001:ANOTHER-token_abcdefghijklmnopqrstuvwxyz"
