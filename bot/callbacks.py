@@ -65,13 +65,15 @@ def decode(data: str | None) -> Callback | None:
 class CallbackStore:
     """The key → question/article-id table, shared by all handler threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_days: float = 90.0) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        # Buttons older than keep_days answer "expired"; the table does not grow forever.
+        self._db.execute("DELETE FROM callback_keys WHERE created < ?", (time.time() - keep_days * 86400,))
 
     def put(self, kind: str, value: str) -> str:
         """Remember a question or article id; returns its key."""

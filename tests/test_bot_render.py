@@ -87,6 +87,8 @@ def test_callback_data_is_compact_and_survives_a_restart(tmp_path):
     assert again.get(QUESTION, qkey) == question
     assert again.get(ARTICLE, decode(encode(ARTICLE, akey)).key) == "x" * 300
     assert again.get(ARTICLE, qkey) is None  # kinds do not mix
+    again.close()
+    assert CallbackStore(tmp_path / "state.sqlite", keep_days=0).get(QUESTION, qkey) is None  # old keys pruned
     for bad in ("", "m:short:1", "m:AAAAAAAAAAAA:x", "a:AAAAAAAAAAAA:1", "zz:AAAAAAAAAAAA", None):
         assert decode(bad) is None
 
