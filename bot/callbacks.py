@@ -71,19 +71,27 @@ class CallbackStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a lost key after a power cut only expires a button
         self._db.executescript(_SCHEMA)
         # Buttons older than keep_days answer "expired"; the table does not grow forever.
         self._db.execute("DELETE FROM callback_keys WHERE created < ?", (time.time() - keep_days * 86400,))
 
     def put(self, kind: str, value: str) -> str:
         """Remember a question or article id; returns its key."""
-        key = short_key(kind, value)
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO callback_keys (key, kind, value, created) VALUES (?,?,?,?)",
-                (key, kind, value, time.time()),
+        return self.put_many([(kind, value)])[0]
+
+    def put_many(self, items: list[tuple[str, str]]) -> list[str]:
+        """Remember several (kind, value) pairs in one transaction; returns their keys."""
+        keys = [short_key(kind, value) for kind, value in items]
+        now = time.time()
+        with self._lock, self._db:  # one transaction
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO callback_keys (key, kind, value, created) VALUES (?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET created=excluded.created",
+                [(key, kind, value, now) for key, (kind, value) in zip(keys, items)],
             )
-        return key
+        return keys
 
     def get(self, kind: str, key: str) -> str | None:
         """The question or article id behind a key, or None when unknown."""

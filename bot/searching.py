@@ -93,8 +93,8 @@ class BotSearch:
         page = render_page(hits, lang, offset, question if offset else None)
         shown = page.shown
         has_more = len(answer.hits) > shown
-        qkey = self.store.put(QUESTION, question)
-        article_data = [encode(ARTICLE, self.store.put(ARTICLE, h.source.article_id)) for h in hits[:shown]]
+        qkey, *akeys = self.store.put_many([(QUESTION, question)] + [(ARTICLE, h.source.article_id) for h in hits[:shown]])
+        article_data = [encode(ARTICLE, key) for key in akeys]
         markup = answer_keyboard(
             lang,
             article_data,
