@@ -89,7 +89,7 @@ class CallbackStore:
             self._db.executemany(
                 "INSERT INTO callback_keys (key, kind, value, created) VALUES (?,?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET created=excluded.created",
-                [(key, kind, value, now) for key, (kind, value) in zip(keys, items)],
+                [(key, kind, value, now) for key, (kind, value) in zip(keys, items, strict=True)],
             )
         return keys
 

@@ -421,6 +421,10 @@ class NewsBot:
     # --- errors -------------------------------------------------------------------------
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log with traceback and tell the user something went wrong; one bad update never stops the bot."""
+        if update is None and isinstance(context.error, NetworkError):
+            # getUpdates failed (Bot API down or slow): python-telegram-bot retries with backoff on its own.
+            log.warning("polling the Bot API failed, retrying: %s", context.error)
+            return
         self.stats.errors += 1
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("update %s failed: %r", update_id, context.error, exc_info=context.error)

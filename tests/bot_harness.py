@@ -37,7 +37,13 @@ async def running_bot(settings: Settings, embedder: Any, poll_timeout: float = 1
     async with app:
         await newsbot.post_init(app)
         await app.start()
-        await app.updater.start_polling(poll_interval=0, timeout=poll_timeout, allowed_updates=["message", "callback_query"])
+        await app.updater.start_polling(
+            poll_interval=0,
+            timeout=poll_timeout,
+            allowed_updates=["message", "callback_query"],
+            # as Application.run_polling does: polling errors go to the bot's error handler
+            error_callback=lambda exc: app.create_task(app.process_error(error=exc, update=None)),
+        )
         try:
             yield newsbot
         finally:

@@ -268,6 +268,18 @@ async def test_5xx_and_timeouts_are_retried_then_sent_once(api, built_index, tmp
     assert to_63[0].text == to_63[1].text
 
 
+async def test_polling_survives_bot_api_outage(api, settings, embedder, caplog):
+    caplog.set_level(logging.WARNING, logger="newsqa.bot")
+    api.fail("getUpdates", 502, times=2)
+    async with running_bot(settings, embedder):
+        api.push_message(FLOOD_Q, user_id=68)
+        [answer] = await api.wait_for("sendMessage", timeout=30)
+    assert [c.status for c in api.calls("getUpdates")][:3] == [502, 502, 200]
+    assert answer.text.startswith("<b>1.</b>")
+    warnings = [r for r in caplog.records if r.getMessage().startswith("polling the Bot API failed")]
+    assert len(warnings) == 2 and all(r.exc_info is None for r in warnings)  # no traceback per retry
+
+
 async def test_bounded_retries_then_error_handler_tells_user_and_bot_lives_on(api, settings, embedder, caplog):
     caplog.set_level(logging.ERROR, logger="newsqa.bot")
     api.fail("sendMessage", 502, times=4)  # first try + 3 retries all fail
