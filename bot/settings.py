@@ -54,7 +54,13 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
     webhook_listen: str = Field("127.0.0.1", validation_alias=_env("TELEGRAM_WEBHOOK_LISTEN"))
     webhook_port: int = Field(8443, validation_alias=_env("TELEGRAM_WEBHOOK_PORT"))
+    webhook_secret: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"))
     user_questions_per_minute: int = Field(20, validation_alias=_env("NEWSQA_USER_QUESTIONS_PER_MINUTE"))
+    telegram_messages_per_second: float = Field(30.0, validation_alias=_env("TELEGRAM_MESSAGES_PER_SECOND"))
+    telegram_retries: int = Field(3, validation_alias=_env("TELEGRAM_RETRIES"))
+    telegram_timeout: float = Field(10.0, validation_alias=_env("TELEGRAM_TIMEOUT"))
+    bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
+    bot_state_file: Path | None = Field(None, validation_alias=_env("NEWSQA_BOT_STATE_FILE"))
 
     @field_validator("embedding_backend")
     @classmethod
@@ -89,6 +95,11 @@ class Settings(BaseSettings):
     def operators(self) -> frozenset[int]:
         """Telegram user ids allowed to run operator commands."""
         return frozenset(int(p) for p in self.operator_ids.replace(" ", "").split(",") if p)
+
+    @property
+    def bot_state_path(self) -> Path:
+        """SQLite file of the bot's button keys (default: beside the index, so it survives restarts)."""
+        return self.bot_state_file or self.index_dir / "bot-state.sqlite"
 
     def embedder(self) -> SentenceTransformerEmbedder:
         """The configured embedder (the model loads on first use)."""

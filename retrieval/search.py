@@ -378,6 +378,12 @@ class LiveSearcher:
             )
         return version
 
+    def refresh(self) -> Searcher:
+        """Re-read CURRENT now (after an index update), loading the new version if it moved."""
+        with self._lock:
+            self._checked = float("-inf")
+        return self.get()
+
     def answer(self, question: str, **kwargs: object) -> Answer:
         """Answer with the version current now."""
         return self.get().answer(question, **kwargs)  # type: ignore[arg-type]
