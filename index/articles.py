@@ -58,9 +58,7 @@ class Article:
     @property
     def date_text(self) -> str:
         """The date as people read it in a source line."""
-        if self.date.hour == 0 and self.date.minute == 0:
-            return self.date.strftime("%Y-%m-%d")
-        return self.date.strftime("%Y-%m-%d %H:%M")
+        return format_date(self.date)
 
 
 @dataclass(slots=True)
@@ -70,6 +68,11 @@ class CorpusLoad:
     articles: list[Article] = field(default_factory=list)
     rejected: list[ArticleError] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+
+
+def format_date(date: datetime) -> str:
+    """A date as a source line shows it: the time only when the outlet gave one."""
+    return date.strftime("%Y-%m-%d" if (date.hour, date.minute) == (0, 0) else "%Y-%m-%d %H:%M")
 
 
 def article_id(title: str, source: str, date: datetime) -> str:

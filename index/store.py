@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.articles import Article, Paragraph
+from index.articles import Article, Paragraph, format_date
 from index.chunking import Chunk
 from index.errors import IndexCorruptError, IndexNotFoundError
 
@@ -134,9 +134,7 @@ class ArticleRecord:
     @property
     def date_text(self) -> str:
         """The date as people read it in a source line."""
-        if self.date.hour == 0 and self.date.minute == 0:
-            return self.date.strftime("%Y-%m-%d")
-        return self.date.strftime("%Y-%m-%d %H:%M")
+        return format_date(self.date)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from index.articles import format_date
+
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
@@ -42,10 +44,8 @@ class Source:
 
     @property
     def date_text(self) -> str:
-        """The date as people read it."""
-        if self.date.hour == 0 and self.date.minute == 0:
-            return self.date.strftime("%Y-%m-%d")
-        return self.date.strftime("%Y-%m-%d %H:%M")
+        """The date as people read it in a source line."""
+        return format_date(self.date)
 
 
 @dataclass(frozen=True, slots=True)
