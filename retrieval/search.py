@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from index.arabic import terms
+from index.dense import DenseParams
+from index.dense import search as dense_search
 from index.embedder import Embedder
 from index.store import IndexVersion, open_current, read_current
 from retrieval.quote import QueryTerms, candidate_windows, lexical_window_scores, make_quote, query_terms
@@ -32,6 +34,9 @@ class SearchConfig:
     min_dense_cross: float = 0.775
     min_word_coverage: float = 0.5
     dedup_jaccard: float = 0.5
+    nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
+    ef_search: int = 0
+    exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
 
 
 @dataclass(slots=True)
@@ -96,23 +101,10 @@ class Searcher:
 
     # --- dense side ---------------------------------------------------------------------
     def dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-n chunk rows by cosine similarity."""
-        index = self.version.faiss
-        if index.ntotal == 0:
-            return []
-        n = min(n, index.ntotal)
-        if mask is None:
-            scores, ids = index.search(qvec.reshape(1, -1), n)
-        else:
-            import faiss
-
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            if len(allowed) == 0:
-                return []
-            params = faiss.SearchParameters()
-            params.sel = faiss.IDSelectorBatch(allowed)
-            scores, ids = index.search(qvec.reshape(1, -1), min(n, len(allowed)), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        """Top-n chunk rows by cosine similarity (exact scores, also from approximate indexes)."""
+        allowed = np.flatnonzero(mask) if mask is not None else None
+        params = DenseParams(self.config.nprobe, self.config.ef_search, self.config.exact_rerank)
+        return dense_search(self.version.faiss, qvec, n, params, allowed, self.version.vectors)
 
     # --- filters ------------------------------------------------------------------------
     def filter_mask(self, filters: SearchFilters | None) -> np.ndarray | None:
