@@ -29,7 +29,9 @@ def models_dir() -> Path:
 
 def embedder(backend: str = "torch", threads: int = 0):  # noqa: ANN201
     """The real multilingual-e5-small, loaded now (not inside the first timed call)."""
-    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, configure_threads
+
+    configure_threads(threads)
 
     e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir(), backend=backend, threads=threads)
     e.encode_queries(["تحميل"])
@@ -102,4 +104,46 @@ def quiet() -> None:
 def header(title: str, smoke: bool) -> None:
     """The first lines every script prints: what, where, how many cores."""
     print(f"== {title}{' (smoke)' if smoke else ''} ==")
-    print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}  cwd: {Path.cwd()}")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"cores: {os.cpu_count()}  load average: {load}  python: {sys.version.split()[0]}  cwd: {Path.cwd()}")
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        print("NOTE: the machine is busy with other processes; absolute timings are inflated, same-run ratios less so")
+
+
+def real_chunks(passages: list[dict], limit: int) -> list[str]:
+    """XQuAD-ar passages cut at sentence ends into chunks of at most ~600 characters."""
+    import re
+
+    out: list[str] = []
+    for p in passages:
+        piece = ""
+        for sentence in re.split(r"(?<=[.!؟?])\s+", p["text"].strip()):
+            if piece and len(piece) + len(sentence) > 600:
+                out.append(piece)
+                piece = ""
+            piece = f"{piece} {sentence}".strip()
+        if piece:
+            out.append(piece)
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def make_corpus(root: Path, passages: int, sample: bool = True) -> None:
+    """Write a real benchmark corpus: test articles (+ sample article and XQuAD-ar passages as JSONL news)."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    for f in TEST_CORPUS.iterdir():
+        shutil.copy(f, root / f.name)
+    if sample:
+        for f in SAMPLE_CORPUS.iterdir():
+            shutil.copy(f, root / f.name)
+    if passages <= 0:
+        return
+    rows, _ = xquad()
+    with open(root / "xquad-ar.jsonl", "w", encoding="utf-8") as out:
+        for i, p in enumerate(rows[:passages]):
+            record = {"id": p["id"], "title": p["title"].replace("_", " "), "source": "XQuAD-ar",
+                      "date": f"2019-{1 + i % 12:02d}-{1 + i % 28:02d}", "text": p["text"]}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")

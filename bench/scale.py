@@ -9,14 +9,13 @@ real model in the serving process, so query latency includes query embedding.
 
     python bench/scale.py                 # 10^3, 10^4, 10^5, 10^6 (minutes; run it in the background)
     python bench/scale.py --sizes 1000 100000
-    python bench/scale.py --smoke         # 10^3 chunks, 20 questions
+    python bench/scale.py --smoke         # 10^3 chunks (24 real), 10 questions
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, ROOT, Timer, embedder, header, ms_stats, peak_rss_mb, percentile, quiet, rss_mb, xquad  # noqa: E402
+from _common import OUT, ROOT, Timer, real_chunks, embedder, header, ms_stats, peak_rss_mb, percentile, quiet, rss_mb, xquad  # noqa: E402
 
 CHUNKS_PER_ARTICLE = 10
 WORDS_PER_CHUNK = 60
@@ -37,23 +36,6 @@ NOISE = 0.6  # scale of the synthetic offsets, relative to the real vectors' own
 
 
 # --- real material -------------------------------------------------------------------------
-def real_chunks(passages: list[dict], limit: int) -> list[str]:
-    """XQuAD-ar passages cut at sentence ends into chunks of at most ~600 characters."""
-    out: list[str] = []
-    for p in passages:
-        piece = ""
-        for sentence in re.split(r"(?<=[.!؟?])\s+", p["text"].strip()):
-            if piece and len(piece) + len(sentence) > 600:
-                out.append(piece)
-                piece = ""
-            piece = f"{piece} {sentence}".strip()
-        if piece:
-            out.append(piece)
-        if len(out) >= limit:
-            break
-    return out[:limit]
-
-
 def base_vectors(emb, texts: list[str]) -> np.ndarray:  # noqa: ANN001
     """Real e5 passage vectors of the texts, cached in bench/out/cache (embedding them takes minutes)."""
     cache = OUT / "cache" / f"xquad-chunks-{len(texts)}.npy"
@@ -226,7 +208,7 @@ def flat_latency(vectors: np.ndarray, queries: np.ndarray, reps: int) -> list[fl
 
 
 # --- the serving process ----------------------------------------------------------------------
-def serve(index_dir: Path, questions_file: Path, exact_file: Path) -> None:
+def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str, threads: int) -> None:
     """Run as a fresh process: load as the bot would, answer every question, report JSON."""
     quiet()
     from index.dense import DenseParams
@@ -235,7 +217,7 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path) -> None:
     from retrieval.search import SearchConfig, Searcher
 
     rss0 = rss_mb()
-    emb = embedder()
+    emb = embedder(backend, threads)
     rss_model = rss_mb()
     t = time.perf_counter()
     version = open_current(index_dir)
@@ -277,21 +259,24 @@ def main() -> int:
     ap.add_argument("--kind", default="auto", help="FAISS kind (as NEWSQA_FAISS_INDEX)")
     ap.add_argument("--work", type=Path, default=OUT / "scale", help="where the synthetic indexes are written")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic indexes")
-    ap.add_argument("--smoke", action="store_true", help="10^3 chunks, 20 questions")
+    ap.add_argument("--reuse", action="store_true", help="serve an index kept by an earlier --keep run of the same size")
+    ap.add_argument("--backend", default="torch", help="query embedding backend when serving (torch, onnx, onnx-int8)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads when serving (0 = torch's default)")
+    ap.add_argument("--smoke", action="store_true", help="10^3 chunks (24 real), 10 questions")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--serve-questions", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--serve-exact", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.serve_questions, args.serve_exact)
+        serve(args.serve, args.serve_questions, args.serve_exact, args.backend, args.threads)
         return 0
     quiet()
     if args.smoke:
-        args.sizes, args.queries = [1e3], 20
+        args.sizes, args.queries = [1e3], 10
     header("scale: FAISS kind, recall@10 vs exact, ask latency, serving RSS", args.smoke)
     passages, questions = xquad()
     emb = embedder()
-    n_real = 96 if args.smoke else 800
+    n_real = 24 if args.smoke else 800
     texts = real_chunks(passages, n_real)
     base = base_vectors(emb, texts)
     vocab = Vocabulary([p["text"] for p in passages])
@@ -304,20 +289,27 @@ def main() -> int:
     rows = []
     for size in [int(s) for s in args.sizes]:
         index_dir = args.work / f"n{size}"
-        with Timer() as t:
-            build = write_version(index_dir, size, base, texts, vocab, args.kind)
         print(f"\n-- {size:,} chunks ({'all real' if size <= len(base) else f'{size - min(size, len(base)):,} synthetic'}) --")
-        print(f"build {t.seconds:.1f}s: " + ", ".join(f"{k} {v:.1f}s" for k, v in build.items() if isinstance(v, float) and k != "disk_mb")
-              + f"; FAISS kind {build['kind']}; on disk {build['disk_mb']:.0f} MB")
+        manifest = index_dir / "versions" / "v000001" / "manifest.json"
+        if args.reuse and manifest.is_file() and json.loads(manifest.read_text())["counts"]["chunks"] == size:
+            kind = json.loads(manifest.read_text())["faiss"]["kind"]
+            build = {"kind": kind, "disk_mb": sum(f.stat().st_size for f in manifest.parent.rglob("*") if f.is_file()) / 2**20}
+            print(f"reusing the index kept in {index_dir} (FAISS kind {kind})")
+        else:
+            with Timer() as t:
+                build = write_version(index_dir, size, base, texts, vocab, args.kind)
+            print(f"build {t.seconds:.1f}s: " + ", ".join(f"{k} {v:.1f}s" for k, v in build.items() if isinstance(v, float) and k != "disk_mb")
+                  + f"; FAISS kind {build['kind']}; on disk {build['disk_mb']:.0f} MB")
         vectors = np.load(index_dir / "versions" / "v000001" / "vectors.npy", mmap_mode="r")
         exact = exact_top(vectors, qvecs)
-        flat = flat_latency(vectors, qvecs, min(50, len(qvecs)))
+        flat = flat_latency(vectors, qvecs, min(50, len(qvecs))) if size <= 2_000_000 else [float("nan")]
         del vectors
         qfile, efile = index_dir / "questions.json", index_dir / "exact.npy"
         qfile.write_text(json.dumps({"questions": asked, "vectors": qvecs.tolist()}, ensure_ascii=False), encoding="utf-8")
         np.save(efile, exact)
         proc = subprocess.run(
-            [sys.executable, __file__, "--serve", str(index_dir), "--serve-questions", str(qfile), "--serve-exact", str(efile)],
+            [sys.executable, __file__, "--serve", str(index_dir), "--serve-questions", str(qfile), "--serve-exact", str(efile),
+             "--backend", args.backend, "--threads", str(args.threads)],
             capture_output=True, text=True, cwd=ROOT,
         )
         if proc.returncode != 0:
@@ -339,9 +331,9 @@ def main() -> int:
               f"index opened in {r['startup_s']:.2f}s")
         rows.append((size, build["kind"], r["faiss"], r["recall10"], r["recall10_no_rerank"], percentile(st["embed"], 95) * 1000,
                      total_p95, dense_p95, flat_p95, r["peak_rss_mb"], r["rss_model_mb"], r["startup_s"]))
-        if not args.keep:
+        if not (args.keep or args.reuse):
             shutil.rmtree(index_dir, ignore_errors=True)
-    print("\nsummary (synthetic above the real rows; 2-core figures only where run on 2 cores):")
+    print(f"\nsummary (synthetic above the first {len(base)} real rows; query embedding backend {args.backend}, threads {args.threads or 'default'}):")
     print("chunks     kind     recall@10 (raw)   embed p95  ask p95   dense p95 / flat p95   peak RSS / model-only   open")
     for size, kind, _, rec, raw, emb95, tot95, d95, f95, peak, model, start in rows:
         print(f"{size:>9,}  {kind:8s} {rec:.3f} ({raw:.3f})   {emb95:6.1f} ms  {tot95:6.1f} ms  {d95:6.2f} / {f95:6.2f} ms"
