@@ -56,7 +56,7 @@ def main() -> int:
     ap.add_argument("--passages", type=int, default=60)
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
-    ap.add_argument("--smoke", action="store_true", help="test articles + 4 passages (or --index-dir), 5 questions, torch only")
+    ap.add_argument("--smoke", action="store_true", help="test articles + 4 passages (or --index-dir), 3 questions, torch only")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -65,7 +65,7 @@ def main() -> int:
         return 0
     quiet()
     if args.smoke:
-        args.passages, args.questions, args.backends = 4, 5, ["torch"]
+        args.passages, args.questions, args.backends = 4, 3, ["torch"]
     header("serving memory (RSS) by stage and backend", args.smoke)
     from index.embedder import DEFAULT_MODEL, local_model_dir
     from index.onnx_backend import FP32_FILE, onnx_dir_for

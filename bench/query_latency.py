@@ -61,11 +61,11 @@ def main() -> int:
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--backend", default="torch")
-    ap.add_argument("--smoke", action="store_true", help="test articles + 4 passages (or --index-dir), 8 questions")
+    ap.add_argument("--smoke", action="store_true", help="test articles + 4 passages (or --index-dir), 4 questions, 2 threads")
     args = ap.parse_args()
     quiet()
     if args.smoke:
-        args.passages, args.questions, args.threads = 4, 8, 4
+        args.passages, args.questions, args.threads = 4, 4, 2
     header("warm ask latency per stage; concurrent questions/s with micro-batching", args.smoke)
     from index.build import BuildOptions, update_index
     from index.store import open_current
@@ -88,7 +88,7 @@ def main() -> int:
         questions = [q["question"] for q in all_questions if kept is None or q["passage_id"] in kept][: args.questions]
         print(f"index {version.name}: {version.n_chunks} chunks, FAISS {version.manifest.get('faiss', {}).get('kind')}; "
               f"{len(questions)} real questions; backend {args.backend}")
-        for q in questions[:3]:
+        for q in questions[: 1 if args.smoke else 3]:
             searcher.answer(q)
         embed_alone = []
         for q in questions:

@@ -9,7 +9,7 @@ real model in the serving process, so query latency includes query embedding.
 
     python bench/scale.py                 # 10^3, 10^4, 10^5, 10^6 (minutes; run it in the background)
     python bench/scale.py --sizes 1000 100000
-    python bench/scale.py --smoke         # 10^3 chunks (24 real), 10 questions
+    python bench/scale.py --smoke         # 10^3 chunks (16 real), 6 questions
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
     data = json.loads(questions_file.read_text(encoding="utf-8"))
     questions, qvecs = data["questions"], np.array(data["vectors"], dtype=np.float32)
     exact = np.load(exact_file)
-    for q in questions[:5]:
+    for q in questions[:3]:
         searcher.answer(q)
     stages: dict[str, list[float]] = {}
     for q in questions:
@@ -262,7 +262,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="serve an index kept by an earlier --keep run of the same size")
     ap.add_argument("--backend", default="torch", help="query embedding backend when serving (torch, onnx, onnx-int8)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads when serving (0 = torch's default)")
-    ap.add_argument("--smoke", action="store_true", help="10^3 chunks (24 real), 10 questions")
+    ap.add_argument("--smoke", action="store_true", help="10^3 chunks (16 real), 6 questions")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--serve-questions", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--serve-exact", type=Path, help=argparse.SUPPRESS)
@@ -272,11 +272,11 @@ def main() -> int:
         return 0
     quiet()
     if args.smoke:
-        args.sizes, args.queries = [1e3], 10
+        args.sizes, args.queries = [1e3], 6
     header("scale: FAISS kind, recall@10 vs exact, ask latency, serving RSS", args.smoke)
     passages, questions = xquad()
     emb = embedder()
-    n_real = 24 if args.smoke else 800
+    n_real = 16 if args.smoke else 800
     texts = real_chunks(passages, n_real)
     base = base_vectors(emb, texts)
     vocab = Vocabulary([p["text"] for p in passages])
