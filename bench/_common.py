@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -73,7 +72,17 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MB."""
+    """Peak resident set size of this process so far, MB (VmHWM).
+
+    Not getrusage's ru_maxrss: after fork/vfork + exec that keeps the parent's high-water mark,
+    so a child started by a big parent would report the parent's memory.
+    """
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -104,7 +104,7 @@ class Searcher:
         """Top-n chunk rows by cosine similarity (exact scores, also from approximate indexes)."""
         allowed = np.flatnonzero(mask) if mask is not None else None
         params = DenseParams(self.config.nprobe, self.config.ef_search, self.config.exact_rerank)
-        return dense_search(self.version.faiss, qvec, n, params, allowed, self.version.vectors)
+        return dense_search(self.version.faiss, qvec, n, params, allowed, self.version.vector_rows)
 
     # --- filters ------------------------------------------------------------------------
     def filter_mask(self, filters: SearchFilters | None) -> np.ndarray | None:
