@@ -54,6 +54,13 @@ def concurrent_rate(searcher, questions: list[str], threads: int) -> float:  # n
     return len(questions) / t.seconds
 
 
+def concurrent_embed_rate(emb, questions: list[str], threads: int) -> float:  # noqa: ANN001
+    """Question embeddings per second by `threads` askers, each embedding one question at a time."""
+    with ThreadPoolExecutor(threads) as pool, Timer() as t:
+        list(pool.map(lambda q: emb.encode_queries([q]), questions))
+    return len(questions) / t.seconds
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index-dir", type=Path, help="use this index instead of building one")
@@ -110,12 +117,15 @@ def main() -> int:
         ratio = percentile(stages["total"], 95) / percentile(embed_alone, 95)
         print(f"ask p95 / embedding-alone p95: {ratio:.2f}  ({found}/{len(questions)} answered)")
 
-        plain = concurrent_rate(searcher, questions, args.threads)
         batching = BatchingEmbedder(emb)
+        plain_e, batched_e = concurrent_embed_rate(emb, questions, args.threads), concurrent_embed_rate(batching, questions, args.threads)
+        print(f"{args.threads} concurrent askers, query embedding only: one-by-one {plain_e:.1f} q/s (baseline), "
+              f"micro-batched {batched_e:.1f} q/s (ratio {batched_e / plain_e:.2f})")
+        plain = concurrent_rate(searcher, questions, args.threads)
         batched_searcher = Searcher(version, batching)
         rate = concurrent_rate(batched_searcher, questions, args.threads)
         b = batching.batcher
-        print(f"{args.threads} concurrent askers: one-by-one embedding {plain:.1f} q/s (baseline), "
+        print(f"{args.threads} concurrent askers, whole answers: one-by-one embedding {plain:.1f} q/s (baseline), "
               f"micro-batched {rate:.1f} q/s (ratio {rate / plain:.2f}; {b.encoded} questions in {b.batches} encoder calls)")
         batching.close()
         bot = bot_answers_per_second(index_dir, questions)

@@ -42,7 +42,8 @@ def test_query_latency_prints_every_stage_and_the_batching_ratio(built_index: Pa
         assert re.search(rf"ask {stage} .*p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), (stage, out)
     assert re.search(rf"baseline +query embedding alone +p50 +{NUMBER} ms", out), out
     assert re.search(rf"ask p95 / embedding-alone p95: {NUMBER}", out), out
-    assert re.search(rf"micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
+    assert re.search(rf"query embedding only: one-by-one {NUMBER} q/s .*micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
+    assert re.search(rf"whole answers: .*micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
     assert "bot answers/s" in out
 
 
