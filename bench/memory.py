@@ -37,6 +37,9 @@ def child(index_dir: Path, backend: str, questions: list[str]) -> dict:
     from retrieval.search import Searcher
 
     out["imports"] = rss_mb()
+    from index.dense import set_search_threads
+
+    set_search_threads(1)  # as serving does (NEWSQA_FAISS_THREADS)
     emb = embedder(backend)
     out["model only"] = rss_mb()
     t = time.perf_counter()

@@ -81,6 +81,9 @@ def main() -> int:
 
     passages, all_questions = xquad()
     emb = embedder(args.backend)
+    from index.dense import set_search_threads
+
+    set_search_threads(1)  # as serving does (NEWSQA_FAISS_THREADS)
     with tempfile.TemporaryDirectory(prefix="newsqa-latency-") as tmp:
         index_dir = args.index_dir
         if index_dir is None:

@@ -218,6 +218,9 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
 
     rss0 = rss_mb()
     emb = embedder(backend, threads)
+    from index.dense import set_search_threads
+
+    set_search_threads(1)  # as serving does (NEWSQA_FAISS_THREADS)
     rss_model = rss_mb()
     t = time.perf_counter()
     version = open_current(index_dir)

@@ -250,9 +250,11 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
 
 
 def _searcher(settings):  # noqa: ANN001, ANN202
+    from index.dense import set_search_threads
     from index.store import open_current
     from retrieval.search import Searcher
 
+    set_search_threads(settings.faiss_threads)
     return Searcher(open_current(settings.index_dir), settings.embedder(), settings.search_config())
 
 

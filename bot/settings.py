@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     faiss_nprobe: int = Field(0, validation_alias=_env("NEWSQA_FAISS_NPROBE"))
     faiss_ef_search: int = Field(0, validation_alias=_env("NEWSQA_FAISS_EF_SEARCH"))
     faiss_exact_rerank: bool = Field(True, validation_alias=_env("NEWSQA_FAISS_EXACT_RERANK"))
+    faiss_threads: int = Field(1, validation_alias=_env("NEWSQA_FAISS_THREADS"))  # per question, when serving
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
 

@@ -144,6 +144,9 @@ class OnnxEncoder:
         if threads:
             opts.intra_op_num_threads = threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: a spinning pool steals the cores the
+        # FAISS and BM25 stages of the same question need next.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))  # the tokenizer sentence-transformers uses
         config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
