@@ -70,11 +70,11 @@ def main() -> int:
     if args.smoke:
         args.passages, args.questions, args.backends = 4, 3, ["torch"]
     header("serving memory (RSS) by stage and backend", args.smoke)
+    from _common import models_dir
+
     from index.embedder import DEFAULT_MODEL, local_model_dir
     from index.onnx_backend import FP32_FILE, onnx_dir_for
     from index.store import open_current
-
-    from _common import models_dir
 
     passages, all_questions = xquad()
     with tempfile.TemporaryDirectory(prefix="newsqa-memory-") as tmp:

@@ -28,7 +28,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, ROOT, Timer, real_chunks, embedder, header, ms_stats, peak_rss_mb, percentile, quiet, rss_mb, xquad  # noqa: E402
+from _common import (  # noqa: E402
+    OUT,
+    ROOT,
+    Timer,
+    embedder,
+    header,
+    ms_stats,
+    peak_rss_mb,
+    percentile,
+    quiet,
+    real_chunks,
+    rss_mb,
+    xquad,
+)
 
 CHUNKS_PER_ARTICLE = 10
 WORDS_PER_CHUNK = 60
