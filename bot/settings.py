@@ -8,7 +8,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.build import MIN_KEEP_VERSIONS, PAUSE_POINTS, BuildOptions
-from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+from index.dense import KINDS
+from index.embedder import BACKENDS, DEFAULT_MODEL, SentenceTransformerEmbedder
 from retrieval.search import SearchConfig
 
 
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     chunk_max_chars: int = Field(600, validation_alias=_env("NEWSQA_CHUNK_MAX_CHARS"))
     chunk_min_chars: int = Field(150, validation_alias=_env("NEWSQA_CHUNK_MIN_CHARS"))
     faiss_index: str = Field("auto", validation_alias=_env("NEWSQA_FAISS_INDEX"))
+    faiss_nprobe: int = Field(0, validation_alias=_env("NEWSQA_FAISS_NPROBE"))
+    faiss_ef_search: int = Field(0, validation_alias=_env("NEWSQA_FAISS_EF_SEARCH"))
+    faiss_exact_rerank: bool = Field(True, validation_alias=_env("NEWSQA_FAISS_EXACT_RERANK"))
+    faiss_threads: int = Field(1, validation_alias=_env("NEWSQA_FAISS_THREADS"))  # per question, when serving
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
     # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.
@@ -65,8 +70,15 @@ class Settings(BaseSettings):
     @field_validator("embedding_backend")
     @classmethod
     def _backend(cls, v: str) -> str:
-        if v not in ("torch", "onnx", "openvino"):
-            raise ValueError("NEWSQA_EMBEDDING_BACKEND must be torch, onnx or openvino")
+        if v not in BACKENDS:
+            raise ValueError(f"NEWSQA_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}")
+        return v
+
+    @field_validator("faiss_index")
+    @classmethod
+    def _faiss_index(cls, v: str) -> str:
+        if v not in ("auto", *KINDS):
+            raise ValueError(f"NEWSQA_FAISS_INDEX must be auto or one of {', '.join(KINDS)}")
         return v
 
     @field_validator("test_pause_at")
@@ -104,7 +116,8 @@ class Settings(BaseSettings):
     def embedder(self) -> SentenceTransformerEmbedder:
         """The configured embedder (the model loads on first use)."""
         return SentenceTransformerEmbedder(
-            self.embedding_model, models_dir=self.models_dir, device=self.device, backend=self.embedding_backend
+            self.embedding_model, models_dir=self.models_dir, device=self.device, backend=self.embedding_backend,
+            threads=self.threads,
         )
 
     def build_options(self, full: bool = False) -> BuildOptions:
@@ -129,4 +142,7 @@ class Settings(BaseSettings):
             min_dense=self.min_dense,
             min_dense_with_words=self.min_dense_with_words,
             min_dense_cross=self.min_dense_cross,
+            nprobe=self.faiss_nprobe,
+            ef_search=self.faiss_ef_search,
+            exact_rerank=self.faiss_exact_rerank,
         )

@@ -440,6 +440,57 @@ def verify_version(path: Path) -> None:
         version.close()
 
 
+def _embed_by_length(
+    plan: _Plan,
+    embedder: Embedder,
+    dim: int,
+    opts: BuildOptions,
+    report: BuildReport,
+    progress: Callable[[BuildProgress], None] | None,
+    index_dir: Path,
+) -> tuple[np.ndarray, int, float]:
+    """Vectors of plan.to_embed (in its order), encoded in batches of similar length.
+
+    Also returns how many articles were embedded and when embedding began (for progress).
+
+    Batching in corpus order pads every short chunk to its batch's longest; sorting by length
+    first (as model.encode does within one call) keeps the build at raw encoding speed.
+    """
+    to_embed = plan.to_embed
+    new_vectors = np.zeros((len(to_embed), dim), dtype=np.float32)
+    order = sorted(range(len(to_embed)), key=lambda i: len(to_embed[i].embed_text))
+    pending: dict[int, int] = {}
+    for a in plan.embed_article:
+        pending[a] = pending.get(a, 0) + 1
+    articles_to_embed = len(pending)
+    load = getattr(embedder, "load", None)
+    if to_embed and load is not None:
+        load()  # a model load is not embedding: keep it out of the rates and the time left
+    embed_started = time.perf_counter()
+    for start in range(0, len(order), opts.batch_size):
+        rows = order[start : start + opts.batch_size]
+        got = embedder.encode_passages([to_embed[i].embed_text for i in rows], opts.batch_size)
+        if got.shape != (len(rows), dim):
+            raise ModelMismatchError(f"{embedder.name} returned vectors of shape {got.shape}, expected {(len(rows), dim)}")
+        new_vectors[rows] = got
+        report.embedded_chunks += len(rows)
+        if progress:
+            for i in rows:
+                a = plan.embed_article[i]
+                pending[a] -= 1
+                if not pending[a]:
+                    del pending[a]
+            progress(  # articles_done: articles whose every chunk has its vector
+                BuildProgress(
+                    "embedding", report.embedded_chunks, len(to_embed), articles_to_embed - len(pending),
+                    articles_to_embed, time.perf_counter() - embed_started,
+                )
+            )
+        if start == 0:
+            _pause_point(opts, index_dir, "embedding")
+    return new_vectors, articles_to_embed, embed_started
+
+
 def _write_version(
     tmp: Path,
     articles: list[Article],
@@ -456,35 +507,7 @@ def _write_version(
     chunks_per_article, sources, to_embed = plan.chunks_per_article, plan.sources, plan.to_embed
     n = len(sources)
     vectors = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
-    new_vectors = np.zeros((len(to_embed), dim), dtype=np.float32)
-    # articles_done after k chunks = articles whose last chunk to embed lies before k
-    last_of_article = {a: k for k, a in enumerate(plan.embed_article)}
-    finished_at = np.zeros(len(to_embed) + 1, dtype=np.int64)
-    for k in last_of_article.values():
-        finished_at[k + 1] += 1
-    finished_at = np.cumsum(finished_at)
-    articles_to_embed = len(last_of_article)
-    load = getattr(embedder, "load", None)
-    if to_embed and load is not None:
-        load()  # a model load is not embedding: keep it out of the rates and the time left
-    embed_started = time.perf_counter()
-    for start in range(0, len(to_embed), opts.batch_size):
-        batch = to_embed[start : start + opts.batch_size]
-        got = embedder.encode_passages([c.embed_text for c in batch], opts.batch_size)
-        if got.shape != (len(batch), dim):
-            raise ModelMismatchError(f"{embedder.name} returned vectors of shape {got.shape}, expected {(len(batch), dim)}")
-        new_vectors[start : start + len(batch)] = got
-        report.embedded_chunks += len(batch)
-        if progress:
-            done = report.embedded_chunks
-            progress(
-                BuildProgress(
-                    "embedding", done, len(to_embed), int(finished_at[done]), articles_to_embed,
-                    time.perf_counter() - embed_started,
-                )
-            )
-        if start == 0:
-            _pause_point(opts, index_dir, "embedding")
+    new_vectors, articles_to_embed, embed_started = _embed_by_length(plan, embedder, dim, opts, report, progress, index_dir)
     prev_vectors = prev.vectors if prev is not None else None
     for row, (kind, ref) in enumerate(sources):
         vectors[row] = prev_vectors[ref] if kind == "prev" else new_vectors[ref]

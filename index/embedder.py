@@ -15,6 +15,8 @@ from index.errors import ModelNotFoundError
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
+ONNX_BACKENDS = ("onnx", "onnx-int8")
 
 
 class Embedder(Protocol):
@@ -46,7 +48,12 @@ def resolve_model(name: str, models_dir: Path) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """sentence-transformers model with query/passage prompts; loaded on first use."""
+    """sentence-transformers model with query/passage prompts; loaded on first use.
+
+    backend `onnx` / `onnx-int8` encode with ONNX Runtime from the exported `<model>-onnx` folder
+    beside the model (index/onnx_backend.py; `newsqa model export-onnx` writes it); `torch` and
+    `openvino` go through sentence-transformers.
+    """
 
     def __init__(
         self,
@@ -55,13 +62,16 @@ class SentenceTransformerEmbedder:
         device: str = "cpu",
         backend: str = "torch",
         max_seq_length: int = 512,
+        threads: int = 0,
     ) -> None:
         self.name = name
         self.models_dir = models_dir
         self.device = device
         self.backend = backend
         self.max_seq_length = max_seq_length
+        self.threads = threads
         self._model = None
+        self._onnx = None
         self._prompts: dict[str, str] = {}
 
     @property
@@ -70,6 +80,22 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             self._model = self._load()
         return self._model
+
+    @property
+    def onnx(self):  # noqa: ANN201 - OnnxEncoder
+        """The ONNX Runtime encoder (backends onnx and onnx-int8); loaded on first use."""
+        if self._onnx is None:
+            from index.onnx_backend import OnnxEncoder, onnx_dir_for
+
+            target = Path(resolve_model(self.name, self.models_dir))
+            folder = target if (target / "onnx").is_dir() else onnx_dir_for(target)
+            self._onnx = OnnxEncoder(folder, int8=self.backend == "onnx-int8", threads=self.threads, max_seq_length=self.max_seq_length)
+            prompts = self._onnx.prompts
+            if "query" not in prompts and "e5" in self.name.lower():
+                prompts = {"query": "query: ", "passage": "passage: "}
+            self._prompts = prompts
+            log.info("loaded ONNX embedding model %s from %s", self.name, self._onnx.file)
+        return self._onnx
 
     def _load(self):  # noqa: ANN202
         from sentence_transformers import SentenceTransformer
@@ -105,6 +131,8 @@ class SentenceTransformerEmbedder:
 
         An unchanged re-index compares dimensions without paying for a model load.
         """
+        if self.backend in ONNX_BACKENDS:
+            return self.onnx.dim
         if self._model is None:
             declared = declared_dimension(resolve_model(self.name, self.models_dir))
             if declared is not None:
@@ -113,6 +141,12 @@ class SentenceTransformerEmbedder:
         return int(getter())
 
     def _encode(self, texts: Sequence[str], kind: str, batch_size: int) -> np.ndarray:
+        if self.backend in ONNX_BACKENDS:
+            encoder = self.onnx
+            if not texts:
+                return np.zeros((0, encoder.dim), dtype=np.float32)
+            prompt = self._prompts.get(kind) or ""
+            return encoder.encode([prompt + t for t in texts], batch_size)
         model = self.model
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -221,6 +221,13 @@ class IndexVersion:
         return np.load(self.path / "vectors.npy", mmap_mode="r")
 
     @cached_property
+    def vector_rows(self):  # noqa: ANN201 - index.dense.RowReader
+        """Random access to chunk vectors without mapping them (exact re-scoring while serving)."""
+        from index.dense import RowReader
+
+        return RowReader(self.path / "vectors.npy")
+
+    @cached_property
     def article_dates(self) -> np.ndarray:
         """Article dates as numpy datetime64[m], by article row (for date filters)."""
         rows = self.db.execute("SELECT date FROM articles ORDER BY row").fetchall()

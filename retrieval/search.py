@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from index.arabic import terms
+from index.dense import DenseParams
+from index.dense import search as dense_search
 from index.embedder import Embedder
 from index.errors import ModelMismatchError, NewsqaError
 from index.store import IndexVersion, open_current, read_current
@@ -46,6 +48,9 @@ class SearchConfig:
     dedup_jaccard: float = 0.5
     number_boost: float = 0.1
     number_window: int = 30
+    nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
+    ef_search: int = 0
+    exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
 
 
 @dataclass(slots=True)
@@ -110,23 +115,10 @@ class Searcher:
 
     # --- dense side ---------------------------------------------------------------------
     def dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-n chunk rows by cosine similarity."""
-        index = self.version.faiss
-        if index.ntotal == 0:
-            return []
-        n = min(n, index.ntotal)
-        if mask is None:
-            scores, ids = index.search(qvec.reshape(1, -1), n)
-        else:
-            import faiss
-
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            if len(allowed) == 0:
-                return []
-            params = faiss.SearchParameters()
-            params.sel = faiss.IDSelectorBatch(allowed)
-            scores, ids = index.search(qvec.reshape(1, -1), min(n, len(allowed)), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        """Top-n chunk rows by cosine similarity (exact scores, also from approximate indexes)."""
+        allowed = np.flatnonzero(mask) if mask is not None else None
+        params = DenseParams(self.config.nprobe, self.config.ef_search, self.config.exact_rerank)
+        return dense_search(self.version.faiss, qvec, n, params, allowed, self.version.vector_rows)
 
     # --- filters ------------------------------------------------------------------------
     def filter_mask(self, filters: SearchFilters | None) -> np.ndarray | None:

@@ -1,0 +1,177 @@
+"""ONNX Runtime encoding of a sentence-transformers BERT-style model: export once, then encode faster on CPU.
+
+sentence-transformers' own `backend="onnx"` needs `optimum.onnxruntime` (the `optimum-onnx`
+package), whose only release pins transformers<4.58; this project runs transformers 5.x. So the
+export uses torch's ONNX exporter, int8 quantisation uses onnxruntime's dynamic quantiser, and
+encoding is tokenizer → ONNX Runtime → mean pooling → L2 normalisation, the same modules the
+sentence-transformers folder declares (checked at load).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+ONNX_SUFFIX = "-onnx"
+FP32_FILE = "onnx/model.onnx"
+INT8_FILE = "onnx/model_qint8.onnx"
+COPIED = (
+    "config.json", "config_sentence_transformers.json", "modules.json", "sentence_bert_config.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
+    "1_Pooling", "2_Normalize",
+)
+
+
+def onnx_dir_for(model_dir: Path) -> Path:
+    """Where the exported ONNX copy of a model folder lives: beside it, `<name>-onnx`."""
+    return model_dir.parent / f"{model_dir.name}{ONNX_SUFFIX}"
+
+
+def export_onnx(model_dir: Path, out_dir: Path | None = None, quantize: bool = True) -> Path:
+    """Export a local sentence-transformers folder to ONNX (and an int8 copy); returns the folder.
+
+    Run once (`newsqa model export-onnx`), never at import or load time; the hub is not needed.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    out_dir = out_dir or onnx_dir_for(model_dir)
+    _check_modules(model_dir)
+    (out_dir / "onnx").mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        src = model_dir / name
+        if src.is_dir():
+            shutil.copytree(src, out_dir / name, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copy2(src, out_dir / name)
+    st = SentenceTransformer(str(model_dir), device="cpu", model_kwargs={"attn_implementation": "eager"})
+    bert = st[0].auto_model.eval()  # eager attention exports as plain ops ONNX Runtime can fuse
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    sample = st.tokenizer(["passage: مثال قصير", "query: سؤال"], padding=True, return_tensors="pt")
+    fp32 = out_dir / FP32_FILE
+    with torch.no_grad():
+        torch.onnx.export(
+            Encoder(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                          "last_hidden_state": {0: "batch", 1: "seq"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    optimize_graph(fp32, bert.config)
+    if quantize:
+        quantize_int8(fp32, out_dir / INT8_FILE)
+    (out_dir / "newsqa_onnx.json").write_text(
+        json.dumps({"source": str(model_dir), "files": [FP32_FILE] + ([INT8_FILE] if quantize else [])}, indent=1),
+        encoding="utf-8",
+    )
+    return out_dir
+
+
+def optimize_graph(path: Path, config) -> None:  # noqa: ANN001 - a transformers config
+    """Fuse attention, GELU and layer norms with ONNX Runtime's transformer optimiser (in place)."""
+    from onnxruntime.transformers import optimizer
+
+    model = optimizer.optimize_model(
+        str(path), model_type="bert", num_heads=int(config.num_attention_heads), hidden_size=int(config.hidden_size)
+    )
+    log.info("ONNX fusions: %s", model.get_fused_operator_statistics())
+    model.save_model_to_file(str(path))
+
+
+def quantize_int8(src: Path, dst: Path) -> Path:
+    """Dynamic int8 quantisation of the weights (activations quantised at run time)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops defeat shape inference
+    )
+    return dst
+
+
+def _check_modules(model_dir: Path) -> None:
+    """Only Transformer → mean Pooling → Normalize folders are reproduced exactly here."""
+    modules_file = model_dir / "modules.json"
+    if not modules_file.is_file():
+        raise ModelNotFoundError(f"{model_dir}: no modules.json, not a sentence-transformers folder")
+    types = [m["type"].rsplit(".", 1)[-1] for m in json.loads(modules_file.read_text(encoding="utf-8"))]
+    if types[:2] != ["Transformer", "Pooling"] or any(t not in ("Transformer", "Pooling", "Normalize") for t in types):
+        raise ModelNotFoundError(f"{model_dir}: modules {types} are not Transformer→Pooling(→Normalize); use the torch backend")
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+    if not pooling.get("pooling_mode_mean_tokens") or any(
+        pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+    ):
+        raise ModelNotFoundError(f"{model_dir}: only mean pooling is supported by the ONNX backend; use torch")
+
+
+class OnnxEncoder:
+    """Mean-pooled, normalised sentence vectors from an exported ONNX model folder."""
+
+    def __init__(self, folder: Path, int8: bool = False, threads: int = 0, max_seq_length: int = 512) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        file = folder / (INT8_FILE if int8 else FP32_FILE)
+        if not file.is_file():
+            raise ModelNotFoundError(
+                f"no ONNX model at {file}: export it once with `newsqa model export-onnx` "
+                f"(writes {folder} from the local model folder), or set NEWSQA_EMBEDDING_BACKEND=torch"
+            )
+        _check_modules(folder)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: a spinning pool steals the cores the
+        # FAISS and BM25 stages of the same question need next.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))  # the tokenizer sentence-transformers uses
+        config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        self.max_seq_length = min(max_seq_length, int(config.get("max_seq_length") or max_seq_length))
+        self.normalize = "2_Normalize" in {p.name for p in folder.iterdir()}
+        prompts = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8")).get("prompts", {})
+        self.prompts: dict[str, str] = dict(prompts or {})
+        self.dim = int(json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))["word_embedding_dimension"])
+        self.file = file
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors for already-prompted texts, longest first in batches (less padding), in input order."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in rows], padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np"
+            )
+            ids = enc["input_ids"].astype(np.int64)
+            mask = enc["attention_mask"].astype(np.int64)
+            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            if self.normalize:
+                pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            out[rows] = pooled
+        return out

@@ -1,0 +1,139 @@
+"""Micro-batching of question embeddings: concurrent askers share one model call.
+
+One encoder call for 8 short questions costs little more than for one, so under load a worker
+thread takes whatever questions are queued (up to `max_batch`, waiting at most `max_wait`
+for more once one has arrived) and encodes them together. `BatchingEmbedder` wraps an
+Embedder so a Searcher (or the bot) gets this without changing its calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+import numpy as np
+
+from index.embedder import Embedder
+
+_STOP = object()
+
+
+class QueryBatcher:
+    """Encodes questions submitted from many threads in shared batches on one worker thread."""
+
+    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002) -> None:
+        self.embedder = embedder
+        self.max_batch = max(1, max_batch)
+        self.max_wait = max(0.0, max_wait)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0  # number of encoder calls made (for benchmarks and tests)
+        self.encoded = 0
+
+    def submit(self, question: str) -> Future:
+        """Queue one question; the future resolves to its float32 vector."""
+        future: Future = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("QueryBatcher is closed")
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="query-batcher", daemon=True)
+                self._worker.start()
+            self._queue.put((question, future))
+        return future
+
+    def encode(self, question: str, timeout: float | None = None) -> np.ndarray:
+        """The vector of one question, blocking until its batch is done."""
+        return self.submit(question).result(timeout)
+
+    async def encode_async(self, question: str) -> np.ndarray:
+        """The vector of one question, awaited without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(question))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            deadline = time.monotonic() + self.max_wait
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic())) if self.max_wait else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._encode(batch)
+            if stop:
+                return
+
+    def _encode(self, batch: list[tuple[str, Future]]) -> None:
+        live = [(q, f) for q, f in batch if f.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            vectors = self.embedder.encode_queries([q for q, _ in live], batch_size=len(live))
+        except BaseException as exc:  # the askers get the error; the worker keeps serving
+            for _, f in live:
+                f.set_exception(exc)
+            return
+        self.batches += 1
+        self.encoded += len(live)
+        for (_, f), v in zip(live, vectors):
+            f.set_result(np.array(v, dtype=np.float32))
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            worker = self._worker
+        if worker is not None:
+            self._queue.put(_STOP)
+            worker.join()
+
+    def __enter__(self) -> QueryBatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BatchingEmbedder:
+    """An Embedder whose query encodings go through a QueryBatcher; passages go straight through."""
+
+    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002) -> None:
+        self.inner = embedder
+        self.name = embedder.name
+        self.batcher = QueryBatcher(embedder, max_batch, max_wait)
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension of the wrapped model."""
+        return self.inner.dim
+
+    def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Passages are encoded directly (builds batch them already)."""
+        return self.inner.encode_passages(texts, batch_size)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Each question joins the shared queue; returns when all of them are encoded."""
+        futures = [self.batcher.submit(t) for t in texts]
+        if not futures:
+            return self.inner.encode_queries([], batch_size)
+        return np.stack([f.result() for f in futures])
+
+    def close(self) -> None:
+        """Stop the batching worker."""
+        self.batcher.close()

@@ -1,0 +1,72 @@
+"""Every bench script runs in its smallest (--smoke) mode and prints its figures.
+
+Timings are never asserted (they depend on the machine); what is checked is that each script
+finishes within its time limit and prints the figures and same-run ratios it exists for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+
+
+def run_bench(script: str, *args: str, timeout: float = 150) -> str:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--smoke", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "(smoke)" in proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.timeout(200)
+def test_build_throughput_prints_chunks_per_second_and_the_ratio() -> None:
+    out = run_bench("build_throughput.py")
+    assert re.search(rf"raw model\.encode : +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"index build +: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"pipeline ratio \(raw s / build s\): {NUMBER}", out), out
+
+
+@pytest.mark.timeout(200)
+def test_query_latency_prints_every_stage_and_the_batching_ratio(built_index: Path) -> None:
+    out = run_bench("query_latency.py", "--index-dir", str(built_index))
+    for stage in ("embed", "lexical", "dense", "fusion", "quote", "total"):
+        assert re.search(rf"ask {stage} .*p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), (stage, out)
+    assert re.search(rf"baseline +query embedding alone +p50 +{NUMBER} ms", out), out
+    assert re.search(rf"ask p95 / embedding-alone p95: {NUMBER}", out), out
+    assert re.search(rf"query embedding only: one-by-one {NUMBER} q/s .*micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
+    assert re.search(rf"whole answers: .*micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
+    assert "bot answers/s" in out
+
+
+@pytest.mark.timeout(200)
+def test_memory_prints_rss_by_stage(built_index: Path) -> None:
+    out = run_bench("memory.py", "--index-dir", str(built_index))
+    assert re.search(rf"^torch +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}", out, re.M), out
+
+
+@pytest.mark.timeout(200)
+def test_scale_prints_kind_recall_latency_and_memory() -> None:
+    out = run_bench("scale.py")
+    assert "SYNTHETIC" in out  # said plainly
+    assert re.search(rf"recall@10 vs exact {NUMBER}", out), out
+    assert re.search(rf"ask total +p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), out
+    assert re.search(rf"serving RSS: peak {NUMBER} MB \(model only {NUMBER} MB, ratio {NUMBER}\)", out), out
+    assert re.search(r"^ +1,000 +flat +1\.000", out, re.M), out  # exact search at 10^3 is exact
+
+
+@pytest.mark.timeout(200)
+def test_onnx_speed_prints_throughput_and_quality_against_torch() -> None:
+    out = run_bench("onnx_speed.py")
+    assert re.search(rf"^torch +{NUMBER} chunks/s +MRR@10 {NUMBER}", out, re.M), out
+    for backend in ("onnx", "onnx-int8"):
+        ran = re.search(rf"^{backend} +{NUMBER} chunks/s +MRR@10 {NUMBER} .*ratio {NUMBER}x torch, MRR@10 [+-]{NUMBER}", out, re.M)
+        assert ran or re.search(rf"^{backend} +SKIPPED: no ONNX export", out, re.M), out

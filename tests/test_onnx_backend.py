@@ -1,0 +1,73 @@
+"""The ONNX Runtime backend: export, int8 quantisation and encoding agree with sentence-transformers (torch).
+
+A tiny randomly initialised BERT with e5's real tokenizer stands in for the model so the export
+runs in seconds; the real e5 export is measured by bench/onnx_speed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.embedder import SentenceTransformerEmbedder, local_model_dir
+from index.errors import ModelNotFoundError
+from index.onnx_backend import FP32_FILE, INT8_FILE, export_onnx, onnx_dir_for
+
+TEXTS = ["كيف يستخدم تنظيم داعش الإنترنت؟", "رفع البنك المركزي سعر الفائدة ربع نقطة مئوية.", "short English text", "ب" * 300]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT sentence-transformers folder using e5's tokenizer and prompts."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    e5 = local_model_dir("intfloat/multilingual-e5-small", models_dir)
+    root = tmp_path_factory.mktemp("models") / "tiny-e5"
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=250037, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, pad_token_id=0)
+    BertModel(config).save_pretrained(root)
+    for name in ("tokenizer.json", "tokenizer_config.json", "modules.json", "sentence_bert_config.json",
+                 "config_sentence_transformers.json", "2_Normalize"):
+        src = e5 / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    (root / "1_Pooling").mkdir()
+    pooling = json.loads((e5 / "1_Pooling" / "config.json").read_text())
+    pooling["word_embedding_dimension"] = 32
+    (root / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    export_onnx(root)
+    return root
+
+
+def test_export_writes_fp32_and_int8_beside_the_model(tiny_model: Path) -> None:
+    folder = onnx_dir_for(tiny_model)
+    assert folder == tiny_model.parent / "tiny-e5-onnx"
+    assert (folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()
+    assert (folder / INT8_FILE).stat().st_size < (folder / FP32_FILE).stat().st_size
+
+
+def test_onnx_vectors_match_torch_and_int8_stays_close(tiny_model: Path) -> None:
+    torch_e = SentenceTransformerEmbedder("tiny-e5", models_dir=tiny_model.parent)
+    torch_e.model  # noqa: B018 - loads e5's prompts from the copied config
+    assert torch_e._prompts["query"] == "query: "
+    ref_q, ref_p = torch_e.encode_queries(TEXTS), torch_e.encode_passages(TEXTS, batch_size=2)
+    for backend, tol in (("onnx", 1e-4), ("onnx-int8", 0.05)):
+        e = SentenceTransformerEmbedder("tiny-e5", models_dir=tiny_model.parent, backend=backend)
+        assert e.dim == 32
+        q, p = e.encode_queries(TEXTS), e.encode_passages(TEXTS, batch_size=2)
+        assert q.shape == (len(TEXTS), 32) and q.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-5)
+        cos = np.minimum((q * ref_q).sum(1), (p * ref_p).sum(1))
+        assert cos.min() >= 1 - tol, f"{backend}: cosine to torch {cos.min():.5f}"
+
+
+def test_missing_export_says_how_to_make_it(tmp_path: Path, models_dir: Path) -> None:
+    (tmp_path / "multilingual-e5-small").symlink_to(local_model_dir("intfloat/multilingual-e5-small", models_dir))
+    e = SentenceTransformerEmbedder("intfloat/multilingual-e5-small", models_dir=tmp_path, backend="onnx-int8")
+    with pytest.raises(ModelNotFoundError, match="export-onnx"):
+        e.encode_queries(["سؤال"])
