@@ -14,10 +14,11 @@ import numpy as np
 from index.arabic import terms
 from index.embedder import Embedder
 from index.store import IndexVersion, open_current, read_current
-from retrieval.quote import QueryTerms, candidate_windows, lexical_window_scores, make_quote, query_terms
+from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_question, query_terms, quote_units
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
+UNIT_CACHE_CHUNKS = 20_000  # chunks whose sentence vectors stay in memory for quoting
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class SearchConfig:
     min_dense_cross: float = 0.775
     min_word_coverage: float = 0.5
     dedup_jaccard: float = 0.5
+    quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
 
 
 @dataclass(slots=True)
@@ -53,6 +55,8 @@ class Searcher:
         self.embedder = embedder
         self.config = config
         self._idf = self._compute_idf()
+        self._unit_cache: dict[int, np.ndarray] = {}
+        self._cache_lock = threading.Lock()
 
     # --- lexical side -------------------------------------------------------------------
     def _compute_idf(self) -> dict[str, float]:
@@ -221,18 +225,11 @@ class Searcher:
             per_article_count[chunk.article_row] = per_article_count.get(chunk.article_row, 0) + 1
             picked.append((cand, chunk, article))
         picked = picked[offset:]
-        windows = [candidate_windows(a.body, c.start, c.end) or [(c.start, min(c.end, c.start + 400))] for _, c, a in picked]
-        scores = [lexical_window_scores(a.body, w, q) for (_, _, a), w in zip(picked, windows)]
-        if qvec is not None and coverage < 0.5 and picked:
-            # Few shared words (e.g. an English question): let the meaning pick the sentences.
-            texts = [a.body[s:e] for (_, _, a), w in zip(picked, windows) for s, e in w]
-            sims = self.embedder.encode_passages(texts) @ qvec
-            pos = 0
-            for i, w in enumerate(windows):
-                scores[i] = coverage * scores[i] + sims[pos : pos + len(w)]
-                pos += len(w)
-        for (cand, chunk, article), w, sc in zip(picked, windows, scores):
-            s, e = w[int(np.argmax(sc))]
+        numeric = numeric_question(question)
+        use_dense = qvec is not None and coverage < self.config.quote_dense_below
+        for cand, chunk, article in picked:
+            sims = self._unit_sims(chunk, article.body, qvec) if use_dense else None
+            s, e = choose_quote(article.body, chunk.start, chunk.end, q, sims, 1.0 - coverage, numeric)
             answer.hits.append(
                 Hit(
                     chunk_row=cand.row,
@@ -250,6 +247,18 @@ class Searcher:
         timings["quote"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         return answer
+
+    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        """Cosine of the question with each quotable unit of a chunk (unit vectors cached per chunk)."""
+        vecs = self._unit_cache.get(chunk.row)
+        if vecs is None:
+            units = quote_units(body, chunk.start, chunk.end)
+            vecs = self.embedder.encode_passages([body[s:e] for s, e in units]) if units else np.zeros((0, len(qvec)), np.float32)
+            with self._cache_lock:
+                if len(self._unit_cache) >= UNIT_CACHE_CHUNKS:
+                    self._unit_cache.clear()
+                self._unit_cache[chunk.row] = vecs
+        return vecs @ qvec
 
     def is_relevant(self, top: Candidate, q: QueryTerms, mode: str) -> bool:
         """Whether the best candidate really answers, rather than being the least bad of noise."""
