@@ -85,7 +85,10 @@ def main() -> int:
     settings = Settings()
     ds = load_dataset(DATA)
     emb = settings.embedder()
-    index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", ds, settings.embedding_model)
+    index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", ds, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))
+    from index.build import update_index
+
+    update_index(ds.root, index_dir, emb, settings.build_options(), corpus=ds.corpus)
     s = Searcher(open_current(index_dir), emb, settings.search_config())
     rows = s.version.db.execute("SELECT row, id, body FROM articles ORDER BY row").fetchall()
     ARTICLE_IDS = [r[1] for r in rows]

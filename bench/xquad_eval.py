@@ -37,7 +37,7 @@ def main() -> int:
     settings = Settings()
     dataset = load_dataset(args.data)
     embedder = settings.embedder()
-    index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model)
+    index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))
     update_index(dataset.root, index_dir, embedder, settings.build_options(), corpus=dataset.corpus)
     searcher = Searcher(open_current(index_dir), embedder, settings.search_config())
     modes = args.mode or ["lexical", "dense", "fused"]

@@ -18,7 +18,7 @@ def cmd_eval(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
 
     dataset = load_dataset(args.dataset, args.questions)
     embedder = settings.embedder()
-    index_dir: Path = args.index_dir or cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model)
+    index_dir: Path = args.index_dir or cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))
     opts = replace(settings.build_options(), lock_wait_seconds=60.0)
     report = update_index(dataset.root, index_dir, embedder, opts, corpus=dataset.corpus)
     for err in report.rejected:

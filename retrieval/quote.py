@@ -119,6 +119,7 @@ def choose_quote(
     dense_weight: float = 0.0,
     numeric: bool = False,
     max_chars: int = MAX_QUOTE_CHARS,
+    fill_chars: int | None = None,
 ) -> tuple[int, int]:
     """The span to quote: the run of whole sentences/clauses (≤ max_chars) that best answers.
 
@@ -127,6 +128,7 @@ def choose_quote(
     a number; a small cost per character keeps it short. A single unit longer than max_chars is
     cut at the last word boundary that fits.
     """
+    fill_chars = FILL_CHARS if fill_chars is None else min(fill_chars, max_chars)
     units = quote_units(body, start, end)
     if not units:
         return start, _cut(body, start, min(end, start + max_chars))
@@ -145,11 +147,22 @@ def choose_quote(
         score -= LENGTH_COST * (units[j][1] - units[i][0]) / 100
         if score > best_score + 1e-9:
             best, best_score = (i, j), score
-    s, e = units[best[0]][0], units[best[1]][1]
+    i, j = best
+    # An answer often sits in the clause next to the one that repeats the question's words:
+    # grow the run by whole neighbouring units (the next one first) while it stays short.
+    grown = True
+    while grown:
+        grown = False
+        if j + 1 < len(units) and units[j + 1][1] - units[i][0] <= fill_chars:
+            j, grown = j + 1, True
+        elif i > 0 and units[j][1] - units[i - 1][0] <= fill_chars:
+            i, grown = i - 1, True
+    s, e = units[i][0], units[j][1]
     return s, _cut(body, s, e, max_chars)
 
 
 NUMERIC_BONUS = 0.1
+FILL_CHARS = 0  # a chosen run grows by neighbouring clauses up to this length
 LENGTH_COST = 0.01
 
 

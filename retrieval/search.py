@@ -27,10 +27,12 @@ class SearchConfig:
 
     candidates: int = 100
     rrf_k: int = 60
+    fusion: str = "convex"  # or "rrf"
+    lexical_weight: float = 0.5  # lexical share of a convex fusion when every question word is known
     per_article: int = 2
     min_dense: float = 0.80
     min_dense_with_words: float = 0.78
-    min_dense_cross: float = 0.775
+    min_dense_cross: float = 0.77
     min_word_coverage: float = 0.5
     dedup_jaccard: float = 0.5
     quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
@@ -45,6 +47,7 @@ class Candidate:
     lexical_rank: int | None = None
     dense_rank: int | None = None
     dense_score: float | None = None
+    lexical_score: float | None = None
 
 
 class Searcher:
@@ -158,8 +161,9 @@ class Searcher:
         by_row: dict[int, Candidate] = {}
         if mode in ("fused", "lexical"):
             t = time.perf_counter()
-            for rank, (row, _) in enumerate(self.lexical(question, n, mask)):
-                by_row.setdefault(row, Candidate(row)).lexical_rank = rank
+            for rank, (row, score) in enumerate(self.lexical(question, n, mask)):
+                c = by_row.setdefault(row, Candidate(row))
+                c.lexical_rank, c.lexical_score = rank, score
             timings["lexical"] = time.perf_counter() - t
         if mode in ("fused", "dense"):
             t = time.perf_counter()
@@ -172,15 +176,39 @@ class Searcher:
                 c.dense_rank, c.dense_score = rank, score
             timings["dense"] = time.perf_counter() - t
         t = time.perf_counter()
-        w_lex = self.coverage(q) if mode == "fused" else 1.0
-        k = self.config.rrf_k
-        for c in by_row.values():
-            c.score = (w_lex / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0) + (
-                1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
-            )
+        self._fuse(list(by_row.values()), mode, self.coverage(q))
         ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
         timings["fusion"] = time.perf_counter() - t
         return ranked, q, qvec
+
+    def _fuse(self, cands: list[Candidate], mode: str, coverage: float) -> None:
+        """Set each candidate's score: a convex mix of normalised dense and lexical scores.
+
+        The lexical side's weight shrinks with the share of the question's words the corpus
+        knows: an English question over Arabic news (coverage near 0) ranks by meaning alone,
+        instead of letting a stray number or name drag the dense ranking down (as RRF does).
+        `fusion="rrf"` keeps coverage-weighted reciprocal-rank fusion for comparison.
+        """
+        if not cands:
+            return
+        cfg = self.config
+        w = {"lexical": 1.0, "dense": 0.0}.get(mode, cfg.lexical_weight * coverage)
+        if cfg.fusion == "rrf":
+            k = cfg.rrf_k
+            w_lex = 1.0 if mode == "lexical" else coverage
+            for c in cands:
+                c.score = (w_lex / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0) + (
+                    1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
+                )
+            return
+        dense = [c.dense_score for c in cands if c.dense_score is not None]
+        lex_max = max((c.lexical_score for c in cands if c.lexical_score is not None), default=0.0) or 1.0
+        d_min, d_max = (min(dense), max(dense)) if dense else (0.0, 1.0)
+        span = d_max - d_min
+        for c in cands:
+            d = 0.0 if c.dense_score is None else ((c.dense_score - d_min) / span if span > 1e-6 else 1.0)
+            lx = 0.0 if c.lexical_score is None else c.lexical_score / lex_max
+            c.score = (1.0 - w) * d + w * lx
 
     def answer(
         self,
@@ -205,7 +233,7 @@ class Searcher:
         t = time.perf_counter()
         per_article = self.config.per_article if per_article is None else per_article
         coverage = self.coverage(q)
-        if not self.is_relevant(ranked[0], q, mode):
+        if not self.is_relevant(ranked[0], q, mode, arabic=_mostly_arabic(question)):
             timings["total"] = time.perf_counter() - started
             return answer  # found stays False: better to say so than to quote noise
         picked: list[tuple[Candidate, object, object]] = []
@@ -260,8 +288,13 @@ class Searcher:
                 self._unit_cache[chunk.row] = vecs
         return vecs @ qvec
 
-    def is_relevant(self, top: Candidate, q: QueryTerms, mode: str) -> bool:
-        """Whether the best candidate really answers, rather than being the least bad of noise."""
+    def is_relevant(self, top: Candidate, q: QueryTerms, mode: str, arabic: bool = False) -> bool:
+        """Whether the best candidate really answers, rather than being the least bad of noise.
+
+        Few known words means either another language (meaning alone must carry it: the cross
+        threshold) or, for an Arabic question over Arabic news, words the corpus never uses:
+        that is usually off topic, so the plain dense threshold applies.
+        """
         chunk = self.version.chunk(top.row)
         body = self.version.article(chunk.article_row).body
         words = _word_coverage(body[chunk.start : chunk.end], q)
@@ -269,10 +302,16 @@ class Searcher:
             return words >= self.config.min_word_coverage
         dense = top.dense_score
         if self.coverage(q) < 0.5:
-            return dense >= self.config.min_dense_cross
+            return dense >= (self.config.min_dense if arabic else self.config.min_dense_cross)
         if dense >= self.config.min_dense:
             return True
         return dense >= self.config.min_dense_with_words and words >= self.config.min_word_coverage
+
+
+def _mostly_arabic(text: str) -> bool:
+    """Whether most letters of the text are Arabic script."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum("\u0600" <= ch <= "\u06ff" for ch in letters) * 2 > len(letters)
 
 
 def _word_coverage(text: str, q: QueryTerms) -> float:
