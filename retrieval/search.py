@@ -35,6 +35,9 @@ class SearchConfig:
     min_dense_cross: float = 0.77
     min_word_coverage: float = 0.5
     dedup_jaccard: float = 0.5
+    unit_weight: float = 1.0  # weight of the best single sentence's similarity in the dense score
+    unit_depth: int = 10  # dense candidates re-scored sentence by sentence (cost: their sentences, once)
+    quote_dense_weight: float = 0.0  # meaning's share in picking quotes even when words match
     quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
 
 
@@ -48,6 +51,7 @@ class Candidate:
     dense_rank: int | None = None
     dense_score: float | None = None
     lexical_score: float | None = None
+    unit_score: float | None = None  # best similarity of one of its sentences/clauses
 
 
 class Searcher:
@@ -175,6 +179,13 @@ class Searcher:
                 c = by_row.setdefault(row, Candidate(row))
                 c.dense_rank, c.dense_score = rank, score
             timings["dense"] = time.perf_counter() - t
+            if self.config.unit_weight > 0:
+                t = time.perf_counter()
+                top = sorted((c for c in by_row.values() if c.dense_rank is not None), key=lambda c: c.dense_rank)
+                top = top[: self.config.unit_depth]
+                for c, vecs in zip(top, self.unit_vectors([c.row for c in top])):
+                    c.unit_score = float(np.max(vecs @ qvec)) if len(vecs) else None
+                timings["units"] = time.perf_counter() - t
         t = time.perf_counter()
         self._fuse(list(by_row.values()), mode, self.coverage(q))
         ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
@@ -201,12 +212,22 @@ class Searcher:
                     1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
                 )
             return
-        dense = [c.dense_score for c in cands if c.dense_score is not None]
+        g = cfg.unit_weight
+        # A question is usually answered by one sentence: its best sentence counts beside the chunk.
+        adjusted = [
+            (c.dense_score + g * c.unit_score) / (1 + g) if c.dense_score is not None and c.unit_score is not None else c.dense_score
+            for c in cands
+        ]
+        if any(c.unit_score is not None for c in cands):
+            # Candidates deeper than unit_depth were not re-scored: they may not overtake those that were.
+            floor = min(a for c, a in zip(cands, adjusted) if c.unit_score is not None)
+            adjusted = [min(a, floor) if a is not None and c.unit_score is None else a for c, a in zip(cands, adjusted)]
+        dense = [d for d in adjusted if d is not None]
         lex_max = max((c.lexical_score for c in cands if c.lexical_score is not None), default=0.0) or 1.0
         d_min, d_max = (min(dense), max(dense)) if dense else (0.0, 1.0)
         span = d_max - d_min
-        for c in cands:
-            d = 0.0 if c.dense_score is None else ((c.dense_score - d_min) / span if span > 1e-6 else 1.0)
+        for c, cd in zip(cands, adjusted):
+            d = 0.0 if cd is None else ((cd - d_min) / span if span > 1e-6 else 1.0)
             lx = 0.0 if c.lexical_score is None else c.lexical_score / lex_max
             c.score = (1.0 - w) * d + w * lx
 
@@ -254,10 +275,11 @@ class Searcher:
             picked.append((cand, chunk, article))
         picked = picked[offset:]
         numeric = numeric_question(question)
-        use_dense = qvec is not None and coverage < self.config.quote_dense_below
+        cfg = self.config
+        use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
         for cand, chunk, article in picked:
             sims = self._unit_sims(chunk, article.body, qvec) if use_dense else None
-            s, e = choose_quote(article.body, chunk.start, chunk.end, q, sims, 1.0 - coverage, numeric)
+            s, e = choose_quote(article.body, chunk.start, chunk.end, q, sims, cfg.quote_dense_weight + 1.0 - coverage, numeric)
             answer.hits.append(
                 Hit(
                     chunk_row=cand.row,
@@ -276,17 +298,45 @@ class Searcher:
         timings["total"] = time.perf_counter() - started
         return answer
 
-    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:  # noqa: ANN001
-        """Cosine of the question with each quotable unit of a chunk (unit vectors cached per chunk)."""
-        vecs = self._unit_cache.get(chunk.row)
-        if vecs is None:
-            units = quote_units(body, chunk.start, chunk.end)
-            vecs = self.embedder.encode_passages([body[s:e] for s, e in units]) if units else np.zeros((0, len(qvec)), np.float32)
+    def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """Vectors of each chunk's quotable sentences/clauses, encoded on first need and cached."""
+        missing = [r for r in dict.fromkeys(rows) if r not in self._unit_cache]
+        if missing:
+            spans: list[tuple[int, int]] = []
+            texts: list[str] = []
+            for r in missing:
+                chunk = self.version.chunk(r)
+                body = self.version.article(chunk.article_row).body
+                units = quote_units(body, chunk.start, chunk.end)
+                spans.append((len(texts), len(texts) + len(units)))
+                texts.extend(body[a:b] for a, b in units)
+            vecs = self.embedder.encode_passages(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
             with self._cache_lock:
-                if len(self._unit_cache) >= UNIT_CACHE_CHUNKS:
+                if len(self._unit_cache) + len(missing) > UNIT_CACHE_CHUNKS:
                     self._unit_cache.clear()
-                self._unit_cache[chunk.row] = vecs
-        return vecs @ qvec
+                for r, (a, b) in zip(missing, spans):
+                    self._unit_cache[r] = vecs[a:b]
+        return [self._unit_cache[r] for r in rows]
+
+    def warm_units(self, cache: Path | None = None) -> None:
+        """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote)."""
+        rows = list(range(self.version.n_chunks))
+        if cache is not None and cache.is_file():
+            data = np.load(cache)
+            if data["version"].item() == self.version.manifest.get("created", "") + self.version.name:
+                offsets, vecs = data["offsets"], data["vectors"]
+                self._unit_cache.update({r: vecs[offsets[r] : offsets[r + 1]] for r in rows})
+                return
+        all_vecs = self.unit_vectors(rows)
+        if cache is not None:
+            offsets = np.cumsum([0] + [len(v) for v in all_vecs])
+            vecs = np.concatenate(all_vecs) if all_vecs else np.zeros((0, self.embedder.dim), np.float32)
+            stamp = np.array(self.version.manifest.get("created", "") + self.version.name)
+            np.savez(cache, offsets=offsets, vectors=vecs, version=stamp)
+
+    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        """Cosine of the question with each quotable unit of a chunk."""
+        return self.unit_vectors([chunk.row])[0] @ qvec
 
     def is_relevant(self, top: Candidate, q: QueryTerms, mode: str, arabic: bool = False) -> bool:
         """Whether the best candidate really answers, rather than being the least bad of noise.
