@@ -25,11 +25,13 @@ def cmd_eval(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
         print(f"rejected: {err}", file=sys.stderr)
     if report.switched:
         print(f"indexed {report.total_articles} articles, {report.total_chunks} chunks into {index_dir} in {report.seconds:.1f}s", file=sys.stderr)
-    searcher = Searcher(open_current(index_dir), embedder, settings.search_config())
     split = getattr(args, "split", None)
     questions = select(dataset.questions, split, args.limit)
     modes = getattr(args, "mode", None) or list(MODES)
     modes = [m for m in ("lexical", "dense", "fused") if m in modes]
+    searcher = Searcher(open_current(index_dir), embedder, settings.search_config())
+    if any(m != "lexical" for m in modes):
+        searcher.warm_units(index_dir / "units.npz")  # every sentence vector once, reused by all questions
     qvecs = None
     if any(m != "lexical" for m in modes):
         qvecs = query_vectors(questions, embedder.encode_queries, index_dir, embedder.name)

@@ -120,6 +120,7 @@ def choose_quote(
     numeric: bool = False,
     max_chars: int = MAX_QUOTE_CHARS,
     fill_chars: int | None = None,
+    paragraph: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """The span to quote: the run of whole sentences/clauses (≤ max_chars) that best answers.
 
@@ -147,22 +148,28 @@ def choose_quote(
         score -= LENGTH_COST * (units[j][1] - units[i][0]) / 100
         if score > best_score + 1e-9:
             best, best_score = (i, j), score
-    i, j = best
     # An answer often sits in the clause next to the one that repeats the question's words:
-    # grow the run by whole neighbouring units (the next one first) while it stays short.
+    # grow the run by whole neighbouring units (the next one first) while it stays short,
+    # past the chunk's edges too, as long as it stays in the chunk's paragraph.
+    p_start, p_end = paragraph if paragraph is not None else (start, end)
+    before = clause_spans(body, p_start, units[0][0], max_chars=240) if p_start < units[0][0] else []
+    after = clause_spans(body, units[-1][1], p_end, max_chars=240) if units[-1][1] < p_end else []
+    seq = before + units + after
+    i, j = best[0] + len(before), best[1] + len(before)
     grown = True
     while grown:
         grown = False
-        if j + 1 < len(units) and units[j + 1][1] - units[i][0] <= fill_chars:
-            j, grown = j + 1, True
-        elif i > 0 and units[j][1] - units[i - 1][0] <= fill_chars:
-            i, grown = i - 1, True
-    s, e = units[i][0], units[j][1]
+        for ni, nj in ((i, j + 1), (i - 1, j)) if GROW_NEXT_FIRST else ((i - 1, j), (i, j + 1)):
+            if 0 <= ni and nj < len(seq) and seq[nj][1] - seq[ni][0] <= fill_chars:
+                i, j, grown = ni, nj, True
+                break
+    s, e = seq[i][0], seq[j][1]
     return s, _cut(body, s, e, max_chars)
 
 
 NUMERIC_BONUS = 0.1
-FILL_CHARS = 0  # a chosen run grows by neighbouring clauses up to this length
+FILL_CHARS = MAX_QUOTE_CHARS  # a chosen run grows by neighbouring clauses up to this length
+GROW_NEXT_FIRST = True
 LENGTH_COST = 0.01
 
 

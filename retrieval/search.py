@@ -18,7 +18,7 @@ from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_questi
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
-UNIT_CACHE_CHUNKS = 20_000  # chunks whose sentence vectors stay in memory for quoting
+UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory (~30 MB at 384 dims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class SearchConfig:
     dedup_jaccard: float = 0.5
     unit_weight: float = 1.0  # weight of the best single sentence's similarity in the dense score
     unit_depth: int = 10  # dense candidates re-scored sentence by sentence (cost: their sentences, once)
-    quote_dense_weight: float = 0.0  # meaning's share in picking quotes even when words match
+    quote_dense_weight: float = 1.0  # meaning's share in picking quotes even when words match
     quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
 
 
@@ -279,7 +279,9 @@ class Searcher:
         use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
         for cand, chunk, article in picked:
             sims = self._unit_sims(chunk, article.body, qvec) if use_dense else None
-            s, e = choose_quote(article.body, chunk.start, chunk.end, q, sims, cfg.quote_dense_weight + 1.0 - coverage, numeric)
+            body = article.body
+            para = (body.rfind("\n", 0, chunk.start) + 1, len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl)
+            s, e = choose_quote(body, chunk.start, chunk.end, q, sims, cfg.quote_dense_weight + 1.0 - coverage, numeric, paragraph=para)
             answer.hits.append(
                 Hit(
                     chunk_row=cand.row,
