@@ -121,6 +121,8 @@ def choose_quote(
     max_chars: int = MAX_QUOTE_CHARS,
     fill_chars: int | None = None,
     paragraph: tuple[int, int] | None = None,
+    units: Sequence[tuple[int, int]] | None = None,
+    preferred: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """The span to quote: the run of whole sentences/clauses (≤ max_chars) that best answers.
 
@@ -130,7 +132,7 @@ def choose_quote(
     cut at the last word boundary that fits.
     """
     fill_chars = FILL_CHARS if fill_chars is None else min(fill_chars, max_chars)
-    units = quote_units(body, start, end)
+    units = list(units) if units is not None else quote_units(body, start, end)
     if not units:
         return start, _cut(body, start, min(end, start + max_chars))
     windows = unit_windows(units, max_chars)
@@ -145,6 +147,8 @@ def choose_quote(
             score += dense_weight * float(np.max(unit_sims[i : j + 1]))
         if numeric and any(has_digit[i : j + 1]):
             score += NUMERIC_BONUS
+        if preferred is not None and units[i][0] < preferred[1] and units[j][1] > preferred[0]:
+            score += PREFERRED_BONUS  # the chunk retrieval picked is the likeliest place
         score -= LENGTH_COST * (units[j][1] - units[i][0]) / 100
         if score > best_score + 1e-9:
             best, best_score = (i, j), score
@@ -156,20 +160,34 @@ def choose_quote(
     after = clause_spans(body, units[-1][1], p_end, max_chars=240) if units[-1][1] < p_end else []
     seq = before + units + after
     i, j = best[0] + len(before), best[1] + len(before)
-    grown = True
-    while grown:
-        grown = False
-        for ni, nj in ((i, j + 1), (i - 1, j)) if GROW_NEXT_FIRST else ((i - 1, j), (i, j + 1)):
+    off = len(before)
+
+    def sim(k: int) -> float:
+        inside = unit_sims is not None and 0 <= k - off < len(unit_sims)
+        return float(unit_sims[k - off]) if inside else -1.0
+
+    step = 0
+    while True:
+        options = [(i, j + 1), (i - 1, j)]
+        if GROW == "prev" or (GROW == "alt" and step % 2 == 1):
+            options.reverse()
+        elif GROW == "sim" and sim(i - 1) > sim(j + 1):
+            options.reverse()
+        for ni, nj in options:
             if 0 <= ni and nj < len(seq) and seq[nj][1] - seq[ni][0] <= fill_chars:
-                i, j, grown = ni, nj, True
+                i, j = ni, nj
                 break
+        else:
+            break
+        step += 1
     s, e = seq[i][0], seq[j][1]
     return s, _cut(body, s, e, max_chars)
 
 
 NUMERIC_BONUS = 0.1
+PREFERRED_BONUS = 0.1
 FILL_CHARS = MAX_QUOTE_CHARS  # a chosen run grows by neighbouring clauses up to this length
-GROW_NEXT_FIRST = True
+GROW = "alt"  # which side a quote grows first: next, prev, alt(ernate) or sim(ilar meaning)
 LENGTH_COST = 0.01
 
 

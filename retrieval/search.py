@@ -18,6 +18,7 @@ from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_questi
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
+QUOTE_WHOLE_PARAGRAPH = True
 UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory (~30 MB at 384 dims)
 
 
@@ -278,10 +279,21 @@ class Searcher:
         cfg = self.config
         use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
         for cand, chunk, article in picked:
-            sims = self._unit_sims(chunk, article.body, qvec) if use_dense else None
+            sims = None
             body = article.body
             para = (body.rfind("\n", 0, chunk.start) + 1, len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl)
-            s, e = choose_quote(body, chunk.start, chunk.end, q, sims, cfg.quote_dense_weight + 1.0 - coverage, numeric, paragraph=para)
+            w_dense = cfg.quote_dense_weight + 1.0 - coverage
+            if QUOTE_WHOLE_PARAGRAPH:
+                # The answer may sit in the paragraph's other chunk: pick among all its clauses,
+                # with a bonus for the chunk that retrieval ranked.
+                rows = self.paragraph_chunks(chunk, para)
+                units = [u for r in rows for u in self._chunk_units(r)]
+                if use_dense:
+                    sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if rows else None
+                s, e = choose_quote(body, para[0], para[1], q, sims, w_dense, numeric, paragraph=para, units=units, preferred=(chunk.start, chunk.end))
+            else:
+                sims = self._unit_sims(chunk, body, qvec) if use_dense else None
+                s, e = choose_quote(body, chunk.start, chunk.end, q, sims, w_dense, numeric, paragraph=para)
             answer.hits.append(
                 Hit(
                     chunk_row=cand.row,
@@ -319,6 +331,18 @@ class Searcher:
                 for r, (a, b) in zip(missing, spans):
                     self._unit_cache[r] = vecs[a:b]
         return [self._unit_cache[r] for r in rows]
+
+    def paragraph_chunks(self, chunk, para: tuple[int, int]) -> list[int]:  # noqa: ANN001
+        """Rows of the chunks of `chunk`'s article that lie in the paragraph span, in order."""
+        rows = self.version.db.execute(
+            'SELECT row FROM chunks WHERE article_row=? AND start>=? AND "end"<=? ORDER BY ord',
+            (chunk.article_row, para[0], para[1]),
+        ).fetchall()
+        return [r[0] for r in rows] or [chunk.row]
+
+    def _chunk_units(self, row: int) -> list[tuple[int, int]]:
+        chunk = self.version.chunk(row)
+        return quote_units(self.version.article(chunk.article_row).body, chunk.start, chunk.end)
 
     def warm_units(self, cache: Path | None = None) -> None:
         """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote)."""

@@ -133,12 +133,17 @@ class ShuffledSearcher(Searcher):
         super().__init__(base.version, base.embedder, base.config)
         n = base.version.n_chunks
         self.perm = np.roll(np.arange(n), n // 2)
+        self.inverse = np.argsort(self.perm)
 
     def lexical(self, question, n, mask=None):  # noqa: ANN001, ANN201
         return [(int(self.perm[r]), s) for r, s in super().lexical(question, n, mask)]
 
     def dense(self, qvec, n, mask=None):  # noqa: ANN001, ANN201
         return [(int(self.perm[r]), s) for r, s in super().dense(qvec, n, mask)]
+
+    def unit_vectors(self, rows):  # noqa: ANN001, ANN201
+        # Sentence vectors are part of the index too: row r now holds another chunk's.
+        return super().unit_vectors([int(self.inverse[r]) for r in rows])
 
 
 def test_every_metric_collapses_when_index_rows_are_shuffled(synthetic: tuple[Searcher, list[Question]]) -> None:
