@@ -14,10 +14,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.settings import Settings  # noqa: E402
-from index.store import open_current  # noqa: E402
-from retrieval.evaluate import cache_dir_for, load_dataset, load_questions, select  # noqa: E402
-from retrieval.search import Searcher  # noqa: E402
+from bot.settings import Settings
+from index.store import open_current
+from retrieval.evaluate import cache_dir_for, load_dataset, load_questions, select
+from retrieval.search import Searcher
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"
 

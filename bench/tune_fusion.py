@@ -15,16 +15,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.settings import Settings  # noqa: E402
-from index.store import open_current  # noqa: E402
-from retrieval.evaluate import cache_dir_for, contains_answer, load_dataset, load_questions, query_vectors, select  # noqa: E402
-from retrieval.quote import query_terms  # noqa: E402
-from retrieval.search import Searcher  # noqa: E402
+from bot.settings import Settings
+from index.store import open_current
+from retrieval.evaluate import cache_dir_for, contains_answer, load_dataset, load_questions, query_vectors, select
+from retrieval.quote import query_terms
+from retrieval.search import Searcher
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"
 
 
-def lists(searcher: Searcher, qs, qv):  # noqa: ANN001, ANN201
+def lists(searcher: Searcher, qs, qv):
     out = []
     for q, v in zip(qs, qv):
         lex = searcher.lexical(q.question, 100)
@@ -34,7 +34,7 @@ def lists(searcher: Searcher, qs, qv):  # noqa: ANN001, ANN201
     return out
 
 
-def fuse(lex, den, cov, method, p):  # noqa: ANN001, ANN201
+def fuse(lex, den, cov, method, p):
     rows: dict[int, float] = {}
     if method == "rrf":
         w = cov ** p["pow"] if cov >= p["floor"] else 0.0
@@ -55,7 +55,7 @@ def fuse(lex, den, cov, method, p):  # noqa: ANN001, ANN201
     return sorted(rows, key=lambda r: -rows[r])
 
 
-def score(searcher, qs, data, method, p):  # noqa: ANN001, ANN201
+def score(searcher, qs, data, method, p):
     art = np.asarray(searcher.version.chunk_article)
     ids = ARTICLE_IDS
     rr = a1 = a5 = 0.0

@@ -17,11 +17,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.settings import Settings  # noqa: E402
-from index.build import update_index  # noqa: E402
-from index.store import open_current  # noqa: E402
-from retrieval.evaluate import cache_dir_for, evaluate, format_table, load_dataset, load_questions, query_vectors, select  # noqa: E402
-from retrieval.search import Searcher  # noqa: E402
+from bot.settings import Settings
+from index.build import update_index
+from index.store import open_current
+from retrieval.evaluate import (
+    cache_dir_for,
+    evaluate,
+    format_table,
+    load_dataset,
+    load_questions,
+    query_vectors,
+    select,
+)
+from retrieval.search import Searcher
 
 DATA = Path(os.environ.get("NEWSQA_XQUAD", Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"))
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def cmd_eval(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
+def cmd_eval(settings, args: argparse.Namespace) -> int:
     """Evaluate lexical, dense and fused retrieval on a dataset folder (text table or --json)."""
     from index.build import update_index
     from index.store import open_current

@@ -39,7 +39,9 @@ METRIC_KEYS = (
     "quote_chars_max",
     "latency_ms_mean",
     "latency_ms_p95",
+    "embed_ms_mean",
 )
+EMBED_SAMPLE = 20  # questions embedded one at a time to measure the per-question embedding cost
 
 
 class DatasetError(NewsqaError):
@@ -204,6 +206,7 @@ class _Tally:
     quote_hits: int = 0
     quote_chars: list[int] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
+    embed_ms: float = 0.0
 
     def result(self) -> dict[str, float | int | None]:
         lat = np.array(self.latency) * 1000 if self.latency else np.zeros(1)
@@ -217,6 +220,7 @@ class _Tally:
             "quote_chars_max": int(max(self.quote_chars)) if self.quote_chars else 0,
             "latency_ms_mean": round(float(lat.mean()), 2),
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
+            "embed_ms_mean": round(self.embed_ms, 2),
         }
 
 
@@ -252,10 +256,17 @@ def evaluate(
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
     if qvecs is None and any(m != "lexical" for m in modes):
         qvecs = searcher.embedder.encode_queries([q.question for q in questions])
+    embed_ms = 0.0
+    if any(m != "lexical" for m in modes) and questions:
+        sample = questions[:EMBED_SAMPLE]
+        t = time.perf_counter()
+        for q in sample:
+            searcher.embedder.encode_queries([q.question])
+        embed_ms = (time.perf_counter() - t) * 1000 / len(sample)
     body_of: dict[str, str] = {}
     results: dict[str, dict[str, float | int | None]] = {}
     for mode in modes:
-        tally = _Tally()
+        tally = _Tally(embed_ms=0.0 if mode == "lexical" else embed_ms)
         for i, q in enumerate(questions):
             qvec = None if mode == "lexical" or qvecs is None else qvecs[i]
             top = ranked_passages(searcher, q.question, mode, qvec, max(ANSWER_KS))
@@ -290,8 +301,8 @@ def evaluate(
 
 def format_table(results: dict[str, dict[str, float | int | None]], title: str = "") -> str:
     """A plain-text table: one row per retriever, one column per metric."""
-    cols = ["ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quote_chars_mean", "latency_ms_mean", "latency_ms_p95"]
-    heads = ["retriever", "ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quote chars", "ms mean", "ms p95"]
+    cols = ["ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quote_chars_mean", "latency_ms_mean", "latency_ms_p95", "embed_ms_mean"]
+    heads = ["retriever", "ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quote chars", "ms mean", "ms p95", "+embed ms"]
     rows = []
     for mode, m in results.items():
         rows.append([mode] + ["–" if m.get(c) is None else (f"{m[c]:.3f}" if c in cols[:5] else f"{m[c]:.1f}") for c in cols])

@@ -83,7 +83,7 @@ def make_quote(body: str, s: int, e: int, q: QueryTerms) -> Quote:
 
 _NUMERIC_Q = frozenset(
     normalize(w)
-    for w in "كم عدد متى عام سنة سنه اي أي how many much when year years number percent".split()
+    for w in "كم عدد متى عام سنة سنه اي أي how many much when year years number percent".split()  # noqa: SIM905
 )
 _DIGIT_RE = re.compile(r"\d")
 
@@ -169,9 +169,7 @@ def choose_quote(
     step = 0
     while True:
         options = [(i, j + 1), (i - 1, j)]
-        if GROW == "prev" or (GROW == "alt" and step % 2 == 1):
-            options.reverse()
-        elif GROW == "sim" and sim(i - 1) > sim(j + 1):
+        if GROW == "prev" or (GROW == "alt" and step % 2 == 1) or (GROW == "sim" and sim(i - 1) > sim(j + 1)):
             options.reverse()
         for ni, nj in options:
             if 0 <= ni and nj < len(seq) and seq[nj][1] - seq[ni][0] <= fill_chars:

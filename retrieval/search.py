@@ -332,7 +332,7 @@ class Searcher:
                     self._unit_cache[r] = vecs[a:b]
         return [self._unit_cache[r] for r in rows]
 
-    def paragraph_chunks(self, chunk, para: tuple[int, int]) -> list[int]:  # noqa: ANN001
+    def paragraph_chunks(self, chunk, para: tuple[int, int]) -> list[int]:
         """Rows of the chunks of `chunk`'s article that lie in the paragraph span, in order."""
         rows = self.version.db.execute(
             'SELECT row FROM chunks WHERE article_row=? AND start>=? AND "end"<=? ORDER BY ord',
@@ -360,7 +360,7 @@ class Searcher:
             stamp = np.array(self.version.manifest.get("created", "") + self.version.name)
             np.savez(cache, offsets=offsets, vectors=vecs, version=stamp)
 
-    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:
         """Cosine of the question with each quotable unit of a chunk."""
         return self.unit_vectors([chunk.row])[0] @ qvec
 

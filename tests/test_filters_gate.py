@@ -15,7 +15,7 @@ from retrieval.types import SearchFilters
 RATES_Q = "كم بلغ سعر الفائدة بعد قرار البنك المركزي؟"
 
 
-def _titles(answer) -> list[str]:  # noqa: ANN001
+def _titles(answer) -> list[str]:
     return [h.source.title for h in answer.hits]
 
 
