@@ -15,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.settings import Settings
+from index.embedder import configure_threads
 from index.store import open_current
 from retrieval.evaluate import cache_dir_for, load_dataset, load_questions, select
 from retrieval.search import Searcher
@@ -25,6 +26,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     settings = Settings()
+    configure_threads(settings.threads)
     ds = load_dataset(DATA)
     emb = settings.embedder()
     emb.encode_queries(["warm up the model"])

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.settings import Settings
 from index.build import update_index
+from index.embedder import configure_threads
 from index.store import open_current
 from retrieval.evaluate import (
     cache_dir_for,
@@ -43,6 +44,7 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write all results to this file")
     args = p.parse_args()
     settings = Settings()
+    configure_threads(settings.threads)
     dataset = load_dataset(args.data)
     embedder = settings.embedder()
     index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))

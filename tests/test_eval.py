@@ -153,3 +153,27 @@ def test_every_metric_collapses_when_index_rows_are_shuffled(synthetic: tuple[Se
         assert broken[mode]["MRR@10"] <= 0.2, (mode, broken[mode])
         assert broken[mode]["ansR@1"] <= 0.1 and broken[mode]["ansR@5"] <= 0.3, (mode, broken[mode])
         assert broken[mode]["quoteR@3"] <= 0.2, (mode, broken[mode])
+
+
+class _NoEncoding:
+    """An embedder that must not be asked to encode (the cache has to serve)."""
+
+    def __init__(self, real) -> None:  # noqa: ANN001
+        self.name, self.dim = real.name, real.dim
+
+    def encode_passages(self, texts, batch_size=32):  # noqa: ANN001, ANN201, ARG002
+        raise AssertionError("sentence vectors should have come from the cache")
+
+    encode_queries = encode_passages
+
+
+def test_sentence_vectors_cache_round_trip(synthetic: tuple[Searcher, list[Question]], tmp_path: Path) -> None:
+    searcher, _ = synthetic
+    cache = tmp_path / "units.npz"
+    searcher.warm_units(cache)
+    assert cache.is_file()
+    fresh = Searcher(searcher.version, _NoEncoding(searcher.embedder), searcher.config)
+    fresh.warm_units(cache)
+    rows = list(range(searcher.version.n_chunks))
+    for a, b in zip(searcher.unit_vectors(rows), fresh.unit_vectors(rows)):
+        assert np.array_equal(a, b) and len(a) >= 1
