@@ -11,11 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import retrieval.quote as quote
-import retrieval.search as search
 from bot.settings import Settings
 from index.embedder import configure_threads
 from index.store import open_current
+from retrieval import quote, search
 from retrieval.evaluate import cache_dir_for, evaluate, load_dataset, load_questions, query_vectors, select
 from retrieval.search import Searcher
 
@@ -60,7 +59,7 @@ def main() -> int:
         for k, v in {**defaults_s, **sset}.items():
             setattr(search, k, v)
         s = Searcher(version, emb, replace(settings.search_config(), **cfg))
-        s._unit_cache = warm._unit_cache  # noqa: SLF001 - same vectors, computed once
+        s._unit_cache = warm._unit_cache
         cells = []
         for qs, qv in sets.values():
             m = evaluate(s, qs, ["fused"], qv, ds.passage_level)["fused"]

@@ -101,9 +101,9 @@ def main() -> int:
         print("lexical only", score(s, qs, [(l, [], c) for l, _, c in data], "rrf", {"k": 60, "pow": 0, "floor": 0}))
         print("dense only", score(s, qs, [([], d, c) for _, d, c in data], "rrf", {"k": 60, "pow": 1, "floor": 0}))
         for k, pw, fl in itertools.product((10, 30, 60), (1, 2), (0.0, 0.3, 0.5)):
-            print("rrf", k, pw, fl, "%.4f %.4f %.4f" % score(s, qs, data, "rrf", {"k": k, "pow": pw, "floor": fl}))
+            print("rrf", k, pw, fl, "{:.4f} {:.4f} {:.4f}".format(*score(s, qs, data, "rrf", {"k": k, "pow": pw, "floor": fl})))
         for wl, pw, fl, dn in itertools.product((0.3, 0.4, 0.5, 0.6), (1, 2), (0.0, 0.5), (True, False)):
-            print("cvx", wl, pw, fl, dn, "%.4f %.4f %.4f" % score(s, qs, data, "cvx", {"wl": wl, "pow": pw, "floor": fl, "dnorm": dn}))
+            print("cvx", wl, pw, fl, dn, "{:.4f} {:.4f} {:.4f}".format(*score(s, qs, data, "cvx", {"wl": wl, "pow": pw, "floor": fl, "dnorm": dn})))
     return 0
 
 

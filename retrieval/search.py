@@ -314,7 +314,8 @@ class Searcher:
 
     def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
         """Vectors of each chunk's quotable sentences/clauses, encoded on first need and cached."""
-        missing = [r for r in dict.fromkeys(rows) if r not in self._unit_cache]
+        found = {r: v for r in dict.fromkeys(rows) if (v := self._unit_cache.get(r)) is not None}
+        missing = [r for r in dict.fromkeys(rows) if r not in found]
         if missing:
             spans: list[tuple[int, int]] = []
             texts: list[str] = []
@@ -329,8 +330,8 @@ class Searcher:
                 if len(self._unit_cache) + len(missing) > UNIT_CACHE_CHUNKS:
                     self._unit_cache.clear()
                 for r, (a, b) in zip(missing, spans):
-                    self._unit_cache[r] = vecs[a:b]
-        return [self._unit_cache[r] for r in rows]
+                    self._unit_cache[r] = found[r] = vecs[a:b]
+        return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
 
     def paragraph_chunks(self, chunk, para: tuple[int, int]) -> list[int]:
         """Rows of the chunks of `chunk`'s article that lie in the paragraph span, in order."""

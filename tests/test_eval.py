@@ -158,10 +158,10 @@ def test_every_metric_collapses_when_index_rows_are_shuffled(synthetic: tuple[Se
 class _NoEncoding:
     """An embedder that must not be asked to encode (the cache has to serve)."""
 
-    def __init__(self, real) -> None:  # noqa: ANN001
+    def __init__(self, real) -> None:
         self.name, self.dim = real.name, real.dim
 
-    def encode_passages(self, texts, batch_size=32):  # noqa: ANN001, ANN201, ARG002
+    def encode_passages(self, texts, batch_size=32):
         raise AssertionError("sentence vectors should have come from the cache")
 
     encode_queries = encode_passages
