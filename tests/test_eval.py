@@ -177,3 +177,22 @@ def test_sentence_vectors_cache_round_trip(synthetic: tuple[Searcher, list[Quest
     rows = list(range(searcher.version.n_chunks))
     for a, b in zip(searcher.unit_vectors(rows), fresh.unit_vectors(rows)):
         assert np.array_equal(a, b) and len(a) >= 1
+
+
+def test_eval_on_a_corpus_folder(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from tests.conftest import TEST_CORPUS
+
+    monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
+    shutil.copytree(TEST_CORPUS, tmp_path / "ds" / "corpus")
+    (tmp_path / "ds" / "questions.jsonl").write_text(
+        '{"id": "a", "question": "كم قاربا تضرر في ميناء الصيادين؟", "answers": ["120"]}\n'
+        '{"id": "b", "question": "بكم رفع البنك المركزي سعر الفائدة الرئيسي؟", "answers": ["ربع نقطة مئوية"]}\n',
+        encoding="utf-8",
+    )
+    assert main(["eval", str(tmp_path / "ds"), "--json", "--index-dir", str(tmp_path / "ix")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for mode, m in out.items():
+        assert m["ansR@1"] == 1.0 and m["quoteR@3"] == 1.0, (mode, m)
+        assert m["MRR@10"] is None  # no passage_id given: no gold-passage metric
