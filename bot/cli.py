@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--index-dir", type=Path, help="index folder for the dataset (default: a cache beside the index)")
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--split", choices=("A", "B"), help="only one fixed half of the questions (tune on A, report B)")
+    ev.add_argument("--mode", action="append", choices=("lexical", "dense", "fused"), help="only these retrievers (repeatable)")
 
     sub.add_parser("bot", help="run the Telegram bot")
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, validation_alias=_env("NEWSQA_RRF_K"))
     min_dense: float = Field(0.80, validation_alias=_env("NEWSQA_MIN_DENSE"))
     min_dense_with_words: float = Field(0.78, validation_alias=_env("NEWSQA_MIN_DENSE_WITH_WORDS"))
-    min_dense_cross: float = Field(0.75, validation_alias=_env("NEWSQA_MIN_DENSE_CROSS"))
+    min_dense_cross: float = Field(0.77, validation_alias=_env("NEWSQA_MIN_DENSE_CROSS"))
     terminal_bidi: str = Field("auto", validation_alias=_env("NEWSQA_TERMINAL_BIDI"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))

@@ -108,8 +108,8 @@ def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
 
 # Sentence ends: full stop, !, ?, Arabic question mark, semicolons, ellipsis, then closing
 # quotes/brackets. A full stop between digits (3.5) or right after a single Latin letter
-# (U.S.) does not end a sentence.
-_SENT_END_RE = re.compile(r"(?:(?<!\d)\.(?!\d)|[!?؟؛;…]|\.{3})+[\"'»”’)\]]*(?=\s|$)|\n+")
+# (U.S., م. ثيو) does not end a sentence.
+_SENT_END_RE = re.compile(r"(?:(?<!\d)(?<![\s(]\w)\.(?!\d)|[!?؟؛;…]|\.{3})+[\"'»”’)\]]*(?=\s|$)|\n+")
 _CLAUSE_END_RE = re.compile(r"[،,:](?=\s)")
 
 

@@ -18,18 +18,12 @@ from index.dense import search as dense_search
 from index.embedder import Embedder
 from index.errors import ModelMismatchError, NewsqaError
 from index.store import IndexVersion, open_current, read_current
-from retrieval.quote import (
-    QueryTerms,
-    candidate_windows,
-    expects_number,
-    has_number,
-    lexical_window_scores,
-    make_quote,
-    query_terms,
-)
+from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_question, query_terms, quote_units
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
+QUOTE_WHOLE_PARAGRAPH = True
+UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory (~30 MB at 384 dims)
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +34,18 @@ class SearchConfig:
 
     candidates: int = 100
     rrf_k: int = 60
+    fusion: str = "convex"  # or "rrf"
+    lexical_weight: float = 0.5  # lexical share of a convex fusion when every question word is known
     per_article: int = 2
     min_dense: float = 0.80
     min_dense_with_words: float = 0.78
-    min_dense_cross: float = 0.75
+    min_dense_cross: float = 0.77
     min_word_coverage: float = 0.5
     dedup_jaccard: float = 0.5
-    number_boost: float = 0.1
-    number_window: int = 30
+    unit_weight: float = 1.0  # weight of the best single sentence's similarity in the dense score
+    unit_depth: int = 10  # dense candidates re-scored sentence by sentence (cost: their sentences, once)
+    quote_dense_weight: float = 1.0  # meaning's share in picking quotes even when words match
+    quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
     nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
     ef_search: int = 0
     exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
@@ -62,6 +60,8 @@ class Candidate:
     lexical_rank: int | None = None
     dense_rank: int | None = None
     dense_score: float | None = None
+    lexical_score: float | None = None
+    unit_score: float | None = None  # best similarity of one of its sentences/clauses
 
 
 class Searcher:
@@ -72,6 +72,8 @@ class Searcher:
         self.embedder = embedder
         self.config = config
         self._idf = self._compute_idf()
+        self._unit_cache: dict[int, np.ndarray] = {}
+        self._cache_lock = threading.Lock()
 
     # --- lexical side -------------------------------------------------------------------
     def _compute_idf(self) -> dict[str, float]:
@@ -160,8 +162,9 @@ class Searcher:
         by_row: dict[int, Candidate] = {}
         if mode in ("fused", "lexical"):
             t = time.perf_counter()
-            for rank, (row, _) in enumerate(self.lexical(question, n, mask)):
-                by_row.setdefault(row, Candidate(row)).lexical_rank = rank
+            for rank, (row, score) in enumerate(self.lexical(question, n, mask)):
+                c = by_row.setdefault(row, Candidate(row))
+                c.lexical_rank, c.lexical_score = rank, score
             timings["lexical"] = time.perf_counter() - t
         if mode in ("fused", "dense"):
             t = time.perf_counter()
@@ -173,30 +176,57 @@ class Searcher:
                 c = by_row.setdefault(row, Candidate(row))
                 c.dense_rank, c.dense_score = rank, score
             timings["dense"] = time.perf_counter() - t
+            if self.config.unit_weight > 0:
+                t = time.perf_counter()
+                top = sorted((c for c in by_row.values() if c.dense_rank is not None), key=lambda c: c.dense_rank)
+                top = top[: self.config.unit_depth]
+                for c, vecs in zip(top, self.unit_vectors([c.row for c in top])):
+                    c.unit_score = float(np.max(vecs @ qvec)) if len(vecs) else None
+                timings["units"] = time.perf_counter() - t
         t = time.perf_counter()
-        w_lex = self.coverage(q) if mode == "fused" else 1.0
-        k = self.config.rrf_k
-        for c in by_row.values():
-            c.score = (w_lex / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0) + (
-                1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
-            )
+        self._fuse(list(by_row.values()), mode, self.coverage(q))
         ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
-        if self.config.number_boost and mode == "fused" and w_lex >= 0.5 and expects_number(question):
-            # A quantity question is answered by a figure: lift the leading chunks that state one.
-            head = ranked[: self.config.number_window]
-            for c in head:
-                if has_number(self._chunk_text(c.row)):
-                    c.score *= 1.0 + self.config.number_boost
-            ranked = sorted(head, key=lambda c: (-c.score, c.row)) + ranked[len(head) :]
         timings["fusion"] = time.perf_counter() - t
         return ranked, q, qvec
 
-    def _chunk_text(self, row: int) -> str:
-        chunk = self.version.chunk(row)
-        (body,) = self.version.db.execute(
-            "SELECT substr(body, ?, ?) FROM articles WHERE row=?", (chunk.start + 1, chunk.end - chunk.start, chunk.article_row)
-        ).fetchone()
-        return body
+    def _fuse(self, cands: list[Candidate], mode: str, coverage: float) -> None:
+        """Set each candidate's score: a convex mix of normalised dense and lexical scores.
+
+        The lexical side's weight shrinks with the share of the question's words the corpus
+        knows: an English question over Arabic news (coverage near 0) ranks by meaning alone,
+        instead of letting a stray number or name drag the dense ranking down (as RRF does).
+        `fusion="rrf"` keeps coverage-weighted reciprocal-rank fusion for comparison.
+        """
+        if not cands:
+            return
+        cfg = self.config
+        w = {"lexical": 1.0, "dense": 0.0}.get(mode, cfg.lexical_weight * coverage)
+        if cfg.fusion == "rrf":
+            k = cfg.rrf_k
+            w_lex = 1.0 if mode == "lexical" else coverage
+            for c in cands:
+                c.score = (w_lex / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0) + (
+                    1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
+                )
+            return
+        g = cfg.unit_weight
+        # A question is usually answered by one sentence: its best sentence counts beside the chunk.
+        adjusted = [
+            (c.dense_score + g * c.unit_score) / (1 + g) if c.dense_score is not None and c.unit_score is not None else c.dense_score
+            for c in cands
+        ]
+        if any(c.unit_score is not None for c in cands):
+            # Candidates deeper than unit_depth were not re-scored: they may not overtake those that were.
+            floor = min(a for c, a in zip(cands, adjusted) if c.unit_score is not None)
+            adjusted = [min(a, floor) if a is not None and c.unit_score is None else a for c, a in zip(cands, adjusted)]
+        dense = [d for d in adjusted if d is not None]
+        lex_max = max((c.lexical_score for c in cands if c.lexical_score is not None), default=0.0) or 1.0
+        d_min, d_max = (min(dense), max(dense)) if dense else (0.0, 1.0)
+        span = d_max - d_min
+        for c, cd in zip(cands, adjusted):
+            d = 0.0 if cd is None else ((cd - d_min) / span if span > 1e-6 else 1.0)
+            lx = 0.0 if c.lexical_score is None else c.lexical_score / lex_max
+            c.score = (1.0 - w) * d + w * lx
 
     def answer(
         self,
@@ -221,7 +251,7 @@ class Searcher:
         t = time.perf_counter()
         per_article = self.config.per_article if per_article is None else per_article
         coverage = self.coverage(q)
-        if not self.is_relevant(ranked[0], q, mode):
+        if not self.is_relevant(ranked[0], q, mode, arabic=_mostly_arabic(question)):
             timings["total"] = time.perf_counter() - started
             return answer  # found stays False: better to say so than to quote noise
         picked: list[tuple[Candidate, object, object]] = []
@@ -241,19 +271,25 @@ class Searcher:
             per_article_count[chunk.article_row] = per_article_count.get(chunk.article_row, 0) + 1
             picked.append((cand, chunk, article))
         picked = picked[offset:]
-        windows = [candidate_windows(a.body, c.start, c.end) or [(c.start, min(c.end, c.start + 400))] for _, c, a in picked]
-        bonus = 0.3 if expects_number(question) else 0.0
-        scores = [lexical_window_scores(a.body, w, q, bonus) for (_, _, a), w in zip(picked, windows)]
-        if qvec is not None and coverage < 0.5 and picked:
-            # Few shared words (e.g. an English question): let the meaning pick the sentences.
-            texts = [a.body[s:e] for (_, _, a), w in zip(picked, windows) for s, e in w]
-            sims = self.embedder.encode_passages(texts) @ qvec
-            pos = 0
-            for i, w in enumerate(windows):
-                scores[i] = coverage * scores[i] + sims[pos : pos + len(w)]
-                pos += len(w)
-        for (cand, chunk, article), w, sc in zip(picked, windows, scores):
-            s, e = w[int(np.argmax(sc))]
+        numeric = numeric_question(question)
+        cfg = self.config
+        use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
+        for cand, chunk, article in picked:
+            sims = None
+            body = article.body
+            para = (body.rfind("\n", 0, chunk.start) + 1, len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl)
+            w_dense = cfg.quote_dense_weight + 1.0 - coverage
+            if QUOTE_WHOLE_PARAGRAPH:
+                # The answer may sit in the paragraph's other chunk: pick among all its clauses,
+                # with a bonus for the chunk that retrieval ranked.
+                rows = self.paragraph_chunks(chunk, para)
+                units = [u for r in rows for u in self._chunk_units(r)]
+                if use_dense:
+                    sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if rows else None
+                s, e = choose_quote(body, para[0], para[1], q, sims, w_dense, numeric, paragraph=para, units=units, preferred=(chunk.start, chunk.end))
+            else:
+                sims = self._unit_sims(chunk, body, qvec) if use_dense else None
+                s, e = choose_quote(body, chunk.start, chunk.end, q, sims, w_dense, numeric, paragraph=para)
             answer.hits.append(
                 Hit(
                     chunk_row=cand.row,
@@ -272,8 +308,66 @@ class Searcher:
         timings["total"] = time.perf_counter() - started
         return answer
 
-    def is_relevant(self, top: Candidate, q: QueryTerms, mode: str) -> bool:
-        """Whether the best candidate really answers, rather than being the least bad of noise."""
+    def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """Vectors of each chunk's quotable sentences/clauses, encoded on first need and cached."""
+        found = {r: v for r in dict.fromkeys(rows) if (v := self._unit_cache.get(r)) is not None}
+        missing = [r for r in dict.fromkeys(rows) if r not in found]
+        if missing:
+            spans: list[tuple[int, int]] = []
+            texts: list[str] = []
+            for r in missing:
+                chunk = self.version.chunk(r)
+                body = self.version.article(chunk.article_row).body
+                units = quote_units(body, chunk.start, chunk.end)
+                spans.append((len(texts), len(texts) + len(units)))
+                texts.extend(body[a:b] for a, b in units)
+            vecs = self.embedder.encode_passages(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+            with self._cache_lock:
+                if len(self._unit_cache) + len(missing) > UNIT_CACHE_CHUNKS:
+                    self._unit_cache.clear()
+                for r, (a, b) in zip(missing, spans):
+                    self._unit_cache[r] = found[r] = vecs[a:b]
+        return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
+
+    def paragraph_chunks(self, chunk, para: tuple[int, int]) -> list[int]:
+        """Rows of the chunks of `chunk`'s article that lie in the paragraph span, in order."""
+        rows = self.version.db.execute(
+            'SELECT row FROM chunks WHERE article_row=? AND start>=? AND "end"<=? ORDER BY ord',
+            (chunk.article_row, para[0], para[1]),
+        ).fetchall()
+        return [r[0] for r in rows] or [chunk.row]
+
+    def _chunk_units(self, row: int) -> list[tuple[int, int]]:
+        chunk = self.version.chunk(row)
+        return quote_units(self.version.article(chunk.article_row).body, chunk.start, chunk.end)
+
+    def warm_units(self, cache: Path | None = None) -> None:
+        """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote)."""
+        rows = list(range(self.version.n_chunks))
+        if cache is not None and cache.is_file():
+            data = np.load(cache)
+            if data["version"].item() == self.version.manifest.get("created", "") + self.version.name:
+                offsets, vecs = data["offsets"], data["vectors"]
+                self._unit_cache.update({r: vecs[offsets[r] : offsets[r + 1]] for r in rows})
+                return
+        all_vecs = self.unit_vectors(rows)
+        if cache is not None:
+            offsets = np.cumsum([0] + [len(v) for v in all_vecs])
+            vecs = np.concatenate(all_vecs) if all_vecs else np.zeros((0, self.embedder.dim), np.float32)
+            stamp = np.array(self.version.manifest.get("created", "") + self.version.name)
+            np.savez(cache, offsets=offsets, vectors=vecs, version=stamp)
+
+    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:
+        """Cosine of the question with each quotable unit of a chunk."""
+        return self.unit_vectors([chunk.row])[0] @ qvec
+
+    def is_relevant(self, top: Candidate, q: QueryTerms, mode: str, arabic: bool = False) -> bool:
+        """Whether the best candidate really answers, rather than being the least bad of noise.
+
+        Few known words means either another language (meaning alone must carry it: the cross
+        threshold) or, for an Arabic question over Arabic news, words the corpus never uses:
+        that is usually off topic, so the plain dense threshold applies.
+        """
         chunk = self.version.chunk(top.row)
         body = self.version.article(chunk.article_row).body
         words = _word_coverage(body[chunk.start : chunk.end], q)
@@ -281,17 +375,16 @@ class Searcher:
             return words >= self.config.min_word_coverage
         dense = top.dense_score
         if self.coverage(q) < 0.5:
-            # Few words in common: a foreign-language question relies on meaning alone, but an
-            # Arabic one whose words the corpus never uses is most likely about something else.
-            return dense >= (self.config.min_dense if _mostly_arabic(q) else self.config.min_dense_cross)
+            return dense >= (self.config.min_dense if arabic else self.config.min_dense_cross)
         if dense >= self.config.min_dense:
             return True
         return dense >= self.config.min_dense_with_words and words >= self.config.min_word_coverage
 
 
-def _mostly_arabic(q: QueryTerms) -> bool:
-    words = list(q.weights)
-    return bool(words) and sum(1 for w in words if "\u0600" <= w[0] <= "\u06ff") * 2 > len(words)
+def _mostly_arabic(text: str) -> bool:
+    """Whether most letters of the text are Arabic script."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum("\u0600" <= ch <= "\u06ff" for ch in letters) * 2 > len(letters)
 
 
 def _word_coverage(text: str, q: QueryTerms) -> float:
