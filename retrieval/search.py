@@ -18,7 +18,7 @@ from index.dense import search as dense_search
 from index.embedder import Embedder
 from index.errors import ModelMismatchError, NewsqaError
 from index.store import IndexVersion, open_current, read_current
-from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_question, query_terms, quote_units
+from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_question, query_terms, quote_units, states_quantity
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
@@ -48,6 +48,9 @@ class SearchConfig:
     quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
     nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
     ef_search: int = 0
+    quantity_penalty: float = 0.5  # how-many/when questions: score factor of chunks stating no figure
+    quantity_window: int = 20
+    tail_margin: float = 0.03  # hits after the first: within this cosine of the best, or relevant alone
     exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
 
 
@@ -186,8 +189,22 @@ class Searcher:
         t = time.perf_counter()
         self._fuse(list(by_row.values()), mode, self.coverage(q))
         ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
+        if mode == "fused" and self.config.quantity_penalty < 1.0 and self.coverage(q) >= 0.5 and numeric_question(question):
+            # A how-many/when question is answered by a figure: leading chunks stating none step back.
+            head = ranked[: self.config.quantity_window]
+            for c in head:
+                if not states_quantity(self._chunk_text(c.row)):
+                    c.score *= self.config.quantity_penalty
+            ranked = sorted(head, key=lambda c: (-c.score, c.row)) + ranked[len(head) :]
         timings["fusion"] = time.perf_counter() - t
         return ranked, q, qvec
+
+    def _chunk_text(self, row: int) -> str:
+        chunk = self.version.chunk(row)
+        (text,) = self.version.db.execute(
+            "SELECT substr(body, ?, ?) FROM articles WHERE row=?", (chunk.start + 1, chunk.end - chunk.start, chunk.article_row)
+        ).fetchone()
+        return text
 
     def _fuse(self, cands: list[Candidate], mode: str, coverage: float) -> None:
         """Set each candidate's score: a convex mix of normalised dense and lexical scores.
@@ -254,42 +271,36 @@ class Searcher:
         if not self.is_relevant(ranked[0], q, mode, arabic=_mostly_arabic(question)):
             timings["total"] = time.perf_counter() - started
             return answer  # found stays False: better to say so than to quote noise
-        picked: list[tuple[Candidate, object, object]] = []
+        numeric = numeric_question(question)
+        cfg = self.config
+        use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
+        arabic = _mostly_arabic(question)
+        top_dense = ranked[0].dense_score
         kept_terms: list[set[str]] = []
+        kept_spans: list[tuple[int, int, int]] = []
         per_article_count: dict[int, int] = {}
+        accepted = 0
         for cand in ranked:
-            if len(picked) >= offset + k:
+            if accepted >= offset + k:
                 break
             chunk = self.version.chunk(cand.row)
             if per_article and per_article_count.get(chunk.article_row, 0) >= per_article:
                 continue
+            if accepted and not self._worth_quoting(cand, top_dense, q, mode, arabic):
+                continue  # a tail hit that would not pass the gate on its own is noise, not an answer
             article = self.version.article(chunk.article_row)
             cterms = set(terms(article.body[chunk.start : chunk.end]))
-            if any(_jaccard(cterms, other) >= self.config.dedup_jaccard for other in kept_terms):
+            if any(_jaccard(cterms, other) >= cfg.dedup_jaccard for other in kept_terms):
                 continue  # the same passage told again (another agency's copy): quote it once
+            s, e = self._quote_span(cand, chunk, article, q, qvec if use_dense else None, coverage, numeric)
+            if any(r == chunk.article_row and s < ke and ks < e for r, ks, ke in kept_spans):
+                continue  # two chunks of one paragraph led to the same sentences: quote them once
             kept_terms.append(cterms)
+            kept_spans.append((chunk.article_row, s, e))
             per_article_count[chunk.article_row] = per_article_count.get(chunk.article_row, 0) + 1
-            picked.append((cand, chunk, article))
-        picked = picked[offset:]
-        numeric = numeric_question(question)
-        cfg = self.config
-        use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
-        for cand, chunk, article in picked:
-            sims = None
-            body = article.body
-            para = (body.rfind("\n", 0, chunk.start) + 1, len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl)
-            w_dense = cfg.quote_dense_weight + 1.0 - coverage
-            if QUOTE_WHOLE_PARAGRAPH:
-                # The answer may sit in the paragraph's other chunk: pick among all its clauses,
-                # with a bonus for the chunk that retrieval ranked.
-                rows = self.paragraph_chunks(chunk, para)
-                units = [u for r in rows for u in self._chunk_units(r)]
-                if use_dense:
-                    sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if rows else None
-                s, e = choose_quote(body, para[0], para[1], q, sims, w_dense, numeric, paragraph=para, units=units, preferred=(chunk.start, chunk.end))
-            else:
-                sims = self._unit_sims(chunk, body, qvec) if use_dense else None
-                s, e = choose_quote(body, chunk.start, chunk.end, q, sims, w_dense, numeric, paragraph=para)
+            accepted += 1
+            if accepted <= offset:
+                continue
             answer.hits.append(
                 Hit(
                     chunk_row=cand.row,
@@ -307,6 +318,28 @@ class Searcher:
         timings["quote"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         return answer
+
+    def _worth_quoting(self, cand: Candidate, top_dense: float | None, q: QueryTerms, mode: str, arabic: bool) -> bool:
+        """A hit after the first: close to the best one in meaning, or relevant on its own."""
+        if cand.dense_score is not None and top_dense is not None and cand.dense_score >= top_dense - self.config.tail_margin:
+            return True
+        return self.is_relevant(cand, q, mode, arabic=arabic)
+
+    def _quote_span(self, cand: Candidate, chunk, article, q: QueryTerms, qvec, coverage: float, numeric: bool) -> tuple[int, int]:  # noqa: ANN001
+        """The span to quote for one hit (see retrieval/quote.py choose_quote)."""
+        cfg = self.config
+        body = article.body
+        para = (body.rfind("\n", 0, chunk.start) + 1, len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl)
+        w_dense = cfg.quote_dense_weight + 1.0 - coverage
+        if QUOTE_WHOLE_PARAGRAPH:
+            # The answer may sit in the paragraph's other chunk: pick among all its clauses,
+            # with a bonus for the chunk that retrieval ranked.
+            rows = self.paragraph_chunks(chunk, para)
+            units = [u for r in rows for u in self._chunk_units(r)]
+            sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if (qvec is not None and rows) else None
+            return choose_quote(body, para[0], para[1], q, sims, w_dense, numeric, paragraph=para, units=units, preferred=(chunk.start, chunk.end))
+        sims = self._unit_sims(chunk, body, qvec) if qvec is not None else None
+        return choose_quote(body, chunk.start, chunk.end, q, sims, w_dense, numeric, paragraph=para)
 
     def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
         """Vectors of each chunk's quotable sentences/clauses, encoded on first need and cached."""
@@ -373,7 +406,7 @@ class Searcher:
         words = _word_coverage(body[chunk.start : chunk.end], q)
         if mode == "lexical" or top.dense_score is None:
             return words >= self.config.min_word_coverage
-        dense = top.dense_score
+        dense = (top.dense_score + top.unit_score) / 2 if top.unit_score is not None else top.dense_score
         if self.coverage(q) < 0.5:
             return dense >= (self.config.min_dense if arabic else self.config.min_dense_cross)
         if dense >= self.config.min_dense:
