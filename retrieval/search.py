@@ -269,6 +269,7 @@ class Searcher:
         per_article = self.config.per_article if per_article is None else per_article
         coverage = self.coverage(q)
         if not self.is_relevant(ranked[0], q, mode, arabic=_mostly_arabic(question)):
+            timings["quote"] = 0.0
             timings["total"] = time.perf_counter() - started
             return answer  # found stays False: better to say so than to quote noise
         numeric = numeric_question(question)
