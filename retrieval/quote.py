@@ -82,6 +82,14 @@ def states_quantity(text: str) -> bool:
     return False
 
 
+_COUNT_Q = frozenset(normalize(w) for w in "كم عدد نسبة مقدار many much".split())  # noqa: SIM905
+
+
+def count_question(question: str) -> bool:
+    """Whether the question asks how many / how much (كم، عدد، how many), not when."""
+    return any(t.norm in _COUNT_Q for t in word_spans(question))
+
+
 def numeric_question(question: str) -> bool:
     """Whether the question asks for a number or a date (كم، متى، how many, what year...)."""
     return any(t.norm in _NUMERIC_Q for t in word_spans(question))

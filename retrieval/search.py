@@ -18,7 +18,7 @@ from index.dense import search as dense_search
 from index.embedder import Embedder
 from index.errors import ModelMismatchError, NewsqaError
 from index.store import IndexVersion, open_current, read_current
-from retrieval.quote import QueryTerms, choose_quote, make_quote, numeric_question, query_terms, quote_units, states_quantity
+from retrieval.quote import QueryTerms, choose_quote, count_question, make_quote, numeric_question, query_terms, quote_units, states_quantity
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
@@ -48,7 +48,7 @@ class SearchConfig:
     quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
     nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
     ef_search: int = 0
-    quantity_penalty: float = 0.5  # how-many/when questions: score factor of chunks stating no figure
+    quantity_penalty: float = 0.5  # how-many questions: score factor of leading chunks stating no figure
     quantity_window: int = 20
     tail_margin: float = 0.03  # hits after the first: within this cosine of the best, or relevant alone
     exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
@@ -189,8 +189,8 @@ class Searcher:
         t = time.perf_counter()
         self._fuse(list(by_row.values()), mode, self.coverage(q))
         ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
-        if mode == "fused" and self.config.quantity_penalty < 1.0 and self.coverage(q) >= 0.5 and numeric_question(question):
-            # A how-many/when question is answered by a figure: leading chunks stating none step back.
+        if mode == "fused" and self.config.quantity_penalty < 1.0 and self.coverage(q) >= 0.5 and count_question(question):
+            # A how-many question is answered by a figure: leading chunks stating none step back.
             head = ranked[: self.config.quantity_window]
             for c in head:
                 if not states_quantity(self._chunk_text(c.row)):
