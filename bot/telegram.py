@@ -138,6 +138,7 @@ class NewsBot:
         self.executor = ThreadPoolExecutor(max(1, settings.bot_search_workers), thread_name_prefix="newsqa-search")
         self.reindex_task: asyncio.Task | None = None
         self.reindex_state = "never run"
+        self._build_embedder: Embedder | None = None
 
     # --- plumbing -----------------------------------------------------------------------
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
@@ -269,7 +270,10 @@ class NewsBot:
     def _update_index(self) -> Any:
         from index.build import update_index
 
-        report = update_index(self.settings.corpus_dir, self.settings.index_dir, self.embedder,
+        if self._build_embedder is None:
+            # Its own model instance: a long build never queues questions behind the search embedder.
+            self._build_embedder = self.settings.embedder()
+        report = update_index(self.settings.corpus_dir, self.settings.index_dir, self._build_embedder,
                               self.settings.build_options())
         self.live.refresh()  # load the new version here, not in the next question
         return report

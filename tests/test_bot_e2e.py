@@ -92,9 +92,11 @@ async def test_arabic_question_gets_quotes_sources_highlights_and_buttons(api, s
     # typing shown while searching, before the answer
     typing = api.calls("sendChatAction", chat_id=21)
     assert typing and typing[0].params["action"] == "typing" and typing[0].at <= answer.at
-    # one 📄 per quote, then "more"; all callback data compact
+    # one 📄 per quote (and "more" only when further relevant quotes exist); callback data compact
     bs = buttons(answer)
-    assert [b["text"] for b in bs] == ["📄 1", "📄 2", "📄 3", "📄 4", "📄 5", text("more", AR)]
+    n_quotes = answer.text.count("</b> «")
+    more = [text("more", AR)] if len(searcher.answer(FLOOD_Q, k=6).hits) > 5 else []
+    assert [b["text"] for b in bs] == [f"📄 {i}" for i in range(1, n_quotes + 1)] + more
     for b in bs:
         assert CALLBACK_RE.match(b["callback_data"]) and len(b["callback_data"].encode()) <= 64
 
@@ -106,7 +108,7 @@ async def test_english_question_from_english_user(api, settings, embedder, searc
         [answer] = await api.wait_for("sendMessage")
     assert answer.text == expected_page(searcher, q, EN)
     assert FLOOD_SOURCE in answer.text.split("\n\n")[0]  # the flood article comes first
-    assert buttons(answer)[-1]["text"] == text("more", EN)
+    assert buttons(answer)[0]["text"] == "📄 1"
 
 
 async def test_quotes_and_sources_with_html_characters_are_escaped(api, settings, embedder, searcher):
@@ -135,7 +137,8 @@ async def test_no_answer_is_honest_and_suggests_rephrasing(api, settings, embedd
 
 
 async def test_more_results_edits_the_message_and_survives_a_restart(api, built_index, tmp_path, embedder, searcher):
-    settings = bot_settings(api, built_index, tmp_path, top_k=2)
+    settings = bot_settings(api, built_index, tmp_path, top_k=2, per_article=0)
+    searcher = Searcher(searcher.version, searcher.embedder, settings.search_config())
     q = "كيف يستخدم داعش الانترنت؟"
     async with running_bot(settings, embedder):
         api.push_message(q, user_id=31)
@@ -163,9 +166,9 @@ async def test_more_results_edits_the_message_and_survives_a_restart(api, built_
 
 
 async def test_more_results_at_the_end_and_unknown_buttons(api, built_index, tmp_path, embedder):
-    settings = bot_settings(api, built_index, tmp_path)
+    settings = bot_settings(api, built_index, tmp_path, top_k=2, per_article=0)
     async with running_bot(settings, embedder):
-        api.push_message(FLOOD_Q, user_id=32)
+        api.push_message("كيف يستخدم داعش الانترنت؟", user_id=32)
         [first] = await api.wait_for("sendMessage")
         key = buttons(first)[-1]["callback_data"].split(":")[1]
         api.push_callback(f"m:{key}:400", api.message_object(first), user_id=32)
@@ -173,7 +176,7 @@ async def test_more_results_at_the_end_and_unknown_buttons(api, built_index, tmp
         api.push_callback("garbage", api.message_object(first), user_id=32)
         answers = await api.wait_for("answerCallbackQuery", 3)
         # still alive after odd buttons
-        api.push_message(FLOOD_Q, user_id=32)
+        api.push_message("كيف يستخدم داعش الانترنت؟", user_id=32)
         await api.wait_for("sendMessage", 2)
     by_text = {a.params.get("text"): a.params for a in answers}
     assert sorted(a.params.get("text") for a in answers) == sorted(
