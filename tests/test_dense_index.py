@@ -135,3 +135,15 @@ def test_searcher_over_an_approximate_index_ranks_like_the_exact_one(built_index
         assert [r for r, _ in ea] == [r for r, _ in eb]
         assert [s for _, s in ea] == pytest.approx([s for _, s in eb], abs=1e-5)
         assert [h.quote.text for h in a.answer(question, qvec=qvec).hits] == [h.quote.text for h in b.answer(question, qvec=qvec).hits]
+
+
+def test_row_reader_reads_exactly_the_rows_asked_for(tmp_path: Path) -> None:
+    x, _ = clustered(1000)
+    np.save(tmp_path / "vectors.npy", x)
+    reader = dense.RowReader(tmp_path / "vectors.npy")
+    rows = [999, 0, 517, 517]
+    np.testing.assert_array_equal(reader[rows], x[rows])
+    assert len(reader) == 1000
+    with pytest.raises(IndexError, match="row 1000"):
+        reader[[1000]]
+    reader.close()
