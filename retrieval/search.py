@@ -36,7 +36,7 @@ class SearchConfig:
     dedup_jaccard: float = 0.5
     nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
     ef_search: int = 0
-    exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
+    exact_rerank: bool = True  # re-score approximate candidates exactly from vectors.npy
 
 
 @dataclass(slots=True)

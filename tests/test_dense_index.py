@@ -91,6 +91,16 @@ def test_filtered_search_returns_only_allowed_rows() -> None:
         assert hits[0][0] == best
 
 
+def test_narrow_filter_on_an_approximate_index_still_finds_its_best_rows() -> None:
+    x, q = clustered(20_000, clusters=200, seed=2)
+    allowed = np.sort(np.random.default_rng(3).choice(len(x), 60, replace=False))
+    index = build_faiss(x, "ivf_sq8")
+    for v in q[:10]:
+        want = allowed[np.argsort(-(x[allowed] @ v), kind="stable")[:10]].tolist()
+        got = [r for r, _ in search(index, v, 100, allowed=allowed, vectors=x)][:10]
+        assert got == want
+
+
 @pytest.mark.parametrize("kind", ["flat", "ivf_sq8"])
 def test_indexes_are_memory_mapped_not_read_into_memory(tmp_path: Path, kind: str) -> None:
     import faiss
