@@ -148,17 +148,22 @@ def is_exact(index) -> bool:  # noqa: ANN001
     return isinstance(faiss.downcast_index(index), faiss.IndexFlat)
 
 
-def search_parameters(index, params: DenseParams, selector=None):  # noqa: ANN001, ANN201
-    """faiss.SearchParameters carrying nprobe/efSearch overrides and an id filter, or None."""
+def search_parameters(index, params: DenseParams, selector=None, share: float = 1.0):  # noqa: ANN001, ANN201
+    """faiss.SearchParameters carrying nprobe/efSearch overrides and an id filter, or None.
+
+    A filter that keeps only `share` of the rows widens the approximate search by 1/share (up
+    to all cells), so a narrow date or outlet filter still finds its best rows.
+    """
     import faiss
 
     inner = faiss.downcast_index(index)
+    widen = 1.0 / max(share, 1e-9)
     if isinstance(inner, faiss.IndexIVF):
         p = faiss.SearchParametersIVF()
-        p.nprobe = params.nprobe or inner.nprobe
+        p.nprobe = int(min(inner.nlist, math.ceil((params.nprobe or inner.nprobe) * widen)))
     elif isinstance(inner, faiss.IndexHNSW):
         p = faiss.SearchParametersHNSW()
-        p.efSearch = params.ef_search or inner.hnsw.efSearch
+        p.efSearch = int(min(16_384, math.ceil((params.ef_search or inner.hnsw.efSearch) * widen)))
     elif selector is None:
         return None
     else:
@@ -193,7 +198,8 @@ def search(
         n = min(n, len(allowed))
     n = min(n, index.ntotal)
     q = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
-    sp = search_parameters(index, params, selector)
+    share = len(allowed) / index.ntotal if allowed is not None else 1.0
+    sp = search_parameters(index, params, selector, share)
     scores, ids = index.search(q, n, params=sp) if sp is not None else index.search(q, n)
     keep = ids[0] >= 0
     ids, scores = ids[0][keep], scores[0][keep]

@@ -267,7 +267,10 @@ class IndexVersion:
         return ChunkRecord(*r)
 
     def close(self) -> None:
-        """Close this thread's SQLite connection."""
+        """Close this thread's SQLite connection (and the vector row reader, if one was opened)."""
+        rows = self.__dict__.pop("vector_rows", None)
+        if rows is not None:
+            rows.close()
         conn = getattr(self._local, "db", None)
         if conn is not None:
             conn.close()

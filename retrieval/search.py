@@ -51,7 +51,7 @@ class SearchConfig:
     quantity_penalty: float = 0.5  # how-many questions: score factor of leading chunks stating no figure
     quantity_window: int = 20
     tail_margin: float = 0.03  # hits after the first: within this cosine of the best, or relevant alone
-    exact_rerank: bool = True  # re-score approximate candidates from the memory-mapped vectors
+    exact_rerank: bool = True  # re-score approximate candidates exactly from vectors.npy
 
 
 @dataclass(slots=True)

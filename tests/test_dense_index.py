@@ -91,6 +91,16 @@ def test_filtered_search_returns_only_allowed_rows() -> None:
         assert hits[0][0] == best
 
 
+def test_narrow_filter_on_an_approximate_index_still_finds_its_best_rows() -> None:
+    x, q = clustered(20_000, clusters=200, seed=2)
+    allowed = np.sort(np.random.default_rng(3).choice(len(x), 60, replace=False))
+    index = build_faiss(x, "ivf_sq8")
+    for v in q[:10]:
+        want = allowed[np.argsort(-(x[allowed] @ v), kind="stable")[:10]].tolist()
+        got = [r for r, _ in search(index, v, 100, allowed=allowed, vectors=x)][:10]
+        assert got == want
+
+
 @pytest.mark.parametrize("kind", ["flat", "ivf_sq8"])
 def test_indexes_are_memory_mapped_not_read_into_memory(tmp_path: Path, kind: str) -> None:
     import faiss
@@ -135,3 +145,15 @@ def test_searcher_over_an_approximate_index_ranks_like_the_exact_one(built_index
         assert [r for r, _ in ea] == [r for r, _ in eb]
         assert [s for _, s in ea] == pytest.approx([s for _, s in eb], abs=1e-5)
         assert [h.quote.text for h in a.answer(question, qvec=qvec).hits] == [h.quote.text for h in b.answer(question, qvec=qvec).hits]
+
+
+def test_row_reader_reads_exactly_the_rows_asked_for(tmp_path: Path) -> None:
+    x, _ = clustered(1000)
+    np.save(tmp_path / "vectors.npy", x)
+    reader = dense.RowReader(tmp_path / "vectors.npy")
+    rows = [999, 0, 517, 517]
+    np.testing.assert_array_equal(reader[rows], x[rows])
+    assert len(reader) == 1000
+    with pytest.raises(IndexError, match="row 1000"):
+        reader[[1000]]
+    reader.close()
