@@ -75,7 +75,8 @@ async def run(args: argparse.Namespace, index_dir: Path, embedder, work: Path) -
     async def user(uid: int) -> None:
         loop = asyncio.get_running_loop()
         for i in range(args.questions):
-            q = QUESTIONS[(uid + i) % len(QUESTIONS)]
+            pool = getattr(args, "question_list", None) or QUESTIONS
+            q = pool[(uid + i) % len(pool)]
             fut = loop.create_future()
             waiting[uid] = fut
             t0 = time.perf_counter()
@@ -102,6 +103,19 @@ async def run(args: argparse.Namespace, index_dir: Path, embedder, work: Path) -
         "p95_ms": lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000,
         "requests": len(api.requests),
     }
+
+
+def measure(index_dir: Path, questions: list[str], users: int = 8, per_user: int = 2) -> float:
+    """Answers/s through the loopback Bot API over an existing index (bench/query_latency.py calls this)."""
+    import os
+
+    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+
+    models_dir = Path(os.environ.get("NEWSQA_MODELS_DIR") or ROOT / "models")
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
+    args = argparse.Namespace(users=users, questions=per_user, rate=30.0, workers=2, question_list=list(questions))
+    with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
+        return float(asyncio.run(run(args, index_dir, embedder, Path(tmp)))["answered_per_s"])
 
 
 def main() -> int:

@@ -27,14 +27,8 @@ from _common import ROOT, Timer, embedder, header, make_corpus, ms_stats, percen
 STAGES = ("embed", "lexical", "dense", "fusion", "quote", "total")
 
 
-def bot_answers_per_second(index_dir: Path, questions: list[str]) -> float | None:
-    """HOOK(issue 3, bot): answers/s through the loopback Bot API, measured by bench/bot_throughput.py.
-
-    TODO: wire to bench/bot_throughput.py once the bot exists; it should expose
-    `measure(index_dir: Path, questions: list[str]) -> float` (answers per second through a
-    local fake Bot API server on 127.0.0.1). Until then this returns None and the figure is
-    printed as not measured.
-    """
+def bot_answers_per_second(index_dir: Path, questions: list[str], users: int = 8) -> float | None:
+    """Answers/s through the loopback Bot API (bench/bot_throughput.py's `measure`)."""
     script = ROOT / "bench" / "bot_throughput.py"
     if not script.is_file():
         return None
@@ -44,7 +38,7 @@ def bot_answers_per_second(index_dir: Path, questions: list[str]) -> float | Non
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     measure = getattr(module, "measure", None)
-    return float(measure(index_dir, questions)) if measure else None
+    return float(measure(index_dir, questions, users=users)) if measure else None
 
 
 def concurrent_rate(searcher, questions: list[str], threads: int) -> float:  # noqa: ANN001
@@ -131,8 +125,9 @@ def main() -> int:
         print(f"{args.threads} concurrent askers, whole answers: one-by-one embedding {plain:.1f} q/s (baseline), "
               f"micro-batched {rate:.1f} q/s (ratio {rate / plain:.2f}; {b.encoded} questions in {b.batches} encoder calls)")
         batching.close()
-        bot = bot_answers_per_second(index_dir, questions)
-        print(f"bot answers/s through the loopback Bot API: {f'{bot:.1f}' if bot is not None else 'NOT MEASURED (TODO: bench/bot_throughput.py, issue 3)'}")
+        bot = bot_answers_per_second(index_dir, questions, users=2 if args.smoke else 8)
+        shown = f"{bot:.1f} (same questions, {2 if args.smoke else 8} users, 2 search workers; whole answers above are the baseline: ratio {bot / plain:.2f})" if bot else "NOT MEASURED"
+        print(f"bot answers/s through the loopback Bot API: {shown}")
     return 0
 
 
