@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nnewsqa: interrupted; nothing was changed", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = None  # type: ignore[assignment]
+        return 0
 
 
 def _quiet_libraries(verbose: bool) -> None:

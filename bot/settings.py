@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     faiss_ef_search: int = Field(0, validation_alias=_env("NEWSQA_FAISS_EF_SEARCH"))
     faiss_exact_rerank: bool = Field(True, validation_alias=_env("NEWSQA_FAISS_EXACT_RERANK"))
     faiss_threads: int = Field(1, validation_alias=_env("NEWSQA_FAISS_THREADS"))  # per question, when serving
+    sentence_vectors: bool = Field(True, validation_alias=_env("NEWSQA_SENTENCE_VECTORS"))
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
     # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.
@@ -131,6 +132,7 @@ class Settings(BaseSettings):
             max_article_bytes=int(self.max_article_mb * 1024 * 1024),
             full=full,
             pause_at=self.test_pause_at,
+            sentence_vectors=self.sentence_vectors,
         )
 
     def search_config(self) -> SearchConfig:

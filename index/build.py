@@ -18,7 +18,7 @@ import numpy as np
 
 from index.arabic import terms
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_corpus
-from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article
+from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article, chunk_sentences
 from index.dense import build_faiss, choose_kind, write_faiss
 from index.embedder import Embedder
 from index.errors import ArticleError, EmptyCorpusError, IndexCorruptError, IndexLockedError, ModelMismatchError
@@ -136,6 +136,9 @@ class BuildOptions:
     # Test-only: stop at this point (embedding|writing|switch), leave a marker file and sleep,
     # so crash-safety tests can kill the build there deterministically (NEWSQA_TEST_PAUSE_AT).
     pause_at: str | None = None
+    # Also store a vector per sentence/clause of each chunk, so answering never encodes them
+    # (NEWSQA_SENTENCE_VECTORS; roughly doubles embedding work at build time).
+    sentence_vectors: bool = False
 
 
 def _pause_point(opts: BuildOptions, index_dir: Path, stage: str) -> None:
@@ -491,6 +494,46 @@ def _embed_by_length(
     return new_vectors, articles_to_embed, embed_started
 
 
+def _write_sentence_vectors(
+    tmp: Path, articles: list[Article], plan: _Plan, prev: IndexVersion | None, embedder: Embedder, dim: int,
+    opts: BuildOptions,
+) -> int:
+    """sentences.npy (float16, all chunks' sentences in row order) and sentence_offsets.npy (n_chunks + 1).
+
+    A reused chunk takes its sentence vectors from the previous version when it has them.
+    """
+    spans: list[list[tuple[int, int]]] = []
+    texts_of: list[list[str]] = []
+    for cs, article in zip(plan.chunks_per_article, articles):
+        article_body = article.body
+        for c in cs:
+            units = chunk_sentences(article_body, c.start, c.end)
+            spans.append(units)
+            texts_of.append([article_body[a:b] for a, b in units])
+    offsets = np.zeros(len(spans) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(u) for u in spans])
+    out = np.lib.format.open_memmap(tmp / "sentences.npy", mode="w+", dtype=np.float16, shape=(int(offsets[-1]), dim))
+    prev_units = prev.sentence_vectors() if prev is not None else None
+    todo: list[tuple[int, str]] = []  # (global sentence index, text)
+    for row, (kind, ref) in enumerate(plan.sources):
+        a, b = offsets[row], offsets[row + 1]
+        if kind == "prev" and prev_units is not None:
+            pv, po = prev_units
+            if po[ref + 1] - po[ref] == b - a:
+                out[a:b] = pv[po[ref] : po[ref + 1]]
+                continue
+        todo.extend((a + i, t) for i, t in enumerate(texts_of[row]))
+    todo.sort(key=lambda item: len(item[1]))  # similar lengths batch without padding waste
+    for start in range(0, len(todo), opts.batch_size):
+        batch = todo[start : start + opts.batch_size]
+        vecs = embedder.encode_passages([t for _, t in batch], opts.batch_size)
+        out[[i for i, _ in batch]] = vecs.astype(np.float16)
+    out.flush()
+    del out
+    np.save(tmp / "sentence_offsets.npy", offsets)
+    return int(offsets[-1])
+
+
 def _write_version(
     tmp: Path,
     articles: list[Article],
@@ -514,6 +557,8 @@ def _write_version(
     vectors.flush()
     del vectors
     vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
+
+    n_sentences = _write_sentence_vectors(tmp, articles, plan, prev, embedder, dim, opts) if opts.sentence_vectors else None
 
     if progress:
         progress(
@@ -546,6 +591,7 @@ def _write_version(
         "model": {"name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch")},
         "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},
         "faiss": {"kind": kind},
+        "sentences": {"count": n_sentences} if n_sentences is not None else None,
         "counts": {"articles": len(articles), "chunks": n},
         "dates": {
             "min": min(dates).isoformat(sep=" ") if dates else None,

@@ -29,6 +29,14 @@ class Chunk:
         return f"{self.section}\n{self.text}" if self.section else self.text
 
 
+SENTENCE_MAX_CHARS = 240
+
+
+def chunk_sentences(body: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The sentences/clauses of a chunk (≤ ~240 chars each): what quotes are built from and scored by."""
+    return clause_spans(body, start, end, max_chars=SENTENCE_MAX_CHARS)
+
+
 def chunk_article(
     article: Article, max_chars: int = DEFAULT_MAX_CHARS, min_chars: int = DEFAULT_MIN_CHARS
 ) -> list[Chunk]:

@@ -227,6 +227,17 @@ class IndexVersion:
 
         return RowReader(self.path / "vectors.npy")
 
+    def sentence_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(vectors, offsets) of every chunk's sentences when the build stored them (memory-mapped)."""
+        path = self.path / "sentences.npy"
+        if not path.is_file():
+            return None
+        return self._sentences
+
+    @cached_property
+    def _sentences(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.load(self.path / "sentences.npy", mmap_mode="r"), np.load(self.path / "sentence_offsets.npy")
+
     @cached_property
     def article_dates(self) -> np.ndarray:
         """Article dates as numpy datetime64[m], by article row (for date filters)."""

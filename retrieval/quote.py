@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index.chunking import chunk_sentences
 from index.arabic import STOPWORDS, clause_spans, normalize, stem, word_spans
 from retrieval.types import Quote
 
@@ -97,7 +98,7 @@ def numeric_question(question: str) -> bool:
 
 def quote_units(body: str, start: int, end: int) -> list[tuple[int, int]]:
     """The sentences/clauses of a chunk that quotes are built from (each at most ~240 chars)."""
-    return clause_spans(body, start, end, max_chars=240)
+    return chunk_sentences(body, start, end)
 
 
 def unit_windows(units: Sequence[tuple[int, int]], max_chars: int = MAX_QUOTE_CHARS) -> list[tuple[int, int]]:

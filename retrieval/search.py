@@ -343,7 +343,11 @@ class Searcher:
         return choose_quote(body, chunk.start, chunk.end, q, sims, w_dense, numeric, paragraph=para)
 
     def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
-        """Vectors of each chunk's quotable sentences/clauses, encoded on first need and cached."""
+        """Vectors of each chunk's quotable sentences/clauses: stored by the build, else encoded once and cached."""
+        stored = self.version.sentence_vectors()
+        if stored is not None:
+            vecs, offsets = stored
+            return [np.asarray(vecs[offsets[r] : offsets[r + 1]], dtype=np.float32) for r in rows]
         found = {r: v for r in dict.fromkeys(rows) if (v := self._unit_cache.get(r)) is not None}
         missing = [r for r in dict.fromkeys(rows) if r not in found]
         if missing:
