@@ -350,7 +350,7 @@ def main() -> int:
         print(f"ask end-to-end p95 {total_p95:.1f} ms = {total_p95 / (percentile(st['embed'], 95) * 1000):.2f}x query embedding alone")
         worded = r.get("worded_totals", [])
         print(f"  of which {len(worded)}/{len(st['total'])} questions share most words with the corpus: ask p95 "
-              f"{percentile(worded, 95) * 1000:.1f} ms; the others also re-encode quote windows (semantic quote pass)")
+              f"{percentile(worded, 95) * 1000:.1f} ms; the others share few words (meaning alone ranks and quotes them)")
         print(f"serving RSS: peak {r['peak_rss_mb']:.0f} MB (model only {r['rss_model_mb']:.0f} MB, ratio {r['peak_rss_mb'] / r['rss_model_mb']:.2f}); "
               f"index opened in {r['startup_s']:.2f}s")
         rows.append((size, build["kind"], r["faiss"], r["recall10"], r["recall10_no_rerank"], percentile(st["embed"], 95) * 1000,

@@ -238,7 +238,19 @@ class RowReader:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def read_range(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop-1 in one read."""
+        n = max(0, int(stop) - int(start))
+        if n and not (0 <= start and stop <= self.shape[0]):
+            raise IndexError(f"rows {start}..{stop - 1} outside 0..{self.shape[0] - 1}")
+        raw = os.pread(self._fd, n * self.row_bytes, self.offset + int(start) * self.row_bytes) if n else b""
+        return np.frombuffer(raw, dtype=self.dtype).reshape(n, self.shape[1])
+
     def __getitem__(self, rows) -> np.ndarray:  # noqa: ANN001
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(self.shape[0])
+            if step == 1:
+                return self.read_range(start, stop)
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
         for i, r in enumerate(rows):

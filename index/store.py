@@ -227,16 +227,21 @@ class IndexVersion:
 
         return RowReader(self.path / "vectors.npy")
 
-    def sentence_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(vectors, offsets) of every chunk's sentences when the build stored them (memory-mapped)."""
+    def sentence_vectors(self):  # noqa: ANN201 - (RowReader, offsets) or None
+        """(rows, offsets) of every chunk's sentence vectors when the build stored them.
+
+        Read with pread, not mapped, so serving memory stays flat however many chunks are touched.
+        """
         path = self.path / "sentences.npy"
         if not path.is_file():
             return None
         return self._sentences
 
     @cached_property
-    def _sentences(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.load(self.path / "sentences.npy", mmap_mode="r"), np.load(self.path / "sentence_offsets.npy")
+    def _sentences(self):  # noqa: ANN202
+        from index.dense import RowReader
+
+        return RowReader(self.path / "sentences.npy"), np.load(self.path / "sentence_offsets.npy")
 
     @cached_property
     def article_dates(self) -> np.ndarray:

@@ -347,7 +347,7 @@ class Searcher:
         stored = self.version.sentence_vectors()
         if stored is not None:
             vecs, offsets = stored
-            return [np.asarray(vecs[offsets[r] : offsets[r + 1]], dtype=np.float32) for r in rows]
+            return [vecs.read_range(offsets[r], offsets[r + 1]).astype(np.float32) for r in rows]
         found = {r: v for r in dict.fromkeys(rows) if (v := self._unit_cache.get(r)) is not None}
         missing = [r for r in dict.fromkeys(rows) if r not in found]
         if missing:
