@@ -283,10 +283,13 @@ class IndexVersion:
         return ChunkRecord(*r)
 
     def close(self) -> None:
-        """Close this thread's SQLite connection (and the vector row reader, if one was opened)."""
+        """Close this thread's SQLite connection (and the vector and sentence row readers, if opened)."""
         rows = self.__dict__.pop("vector_rows", None)
         if rows is not None:
             rows.close()
+        sentences = self.__dict__.pop("_sentences", None)
+        if sentences is not None:
+            sentences[0].close()
         conn = getattr(self._local, "db", None)
         if conn is not None:
             conn.close()
