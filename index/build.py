@@ -147,7 +147,9 @@ def _pause_point(opts: BuildOptions, index_dir: Path, stage: str) -> None:
         return
     log.warning("NEWSQA_TEST_PAUSE_AT=%s: build %d paused for a crash test", stage, os.getpid())
     marker = index_dir / f"pause-{stage}.marker"
-    marker.write_text(f"{os.getpid()}\n")
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, marker)  # a watcher never sees the marker without the pid in it
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         time.sleep(0.05)
