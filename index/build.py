@@ -504,16 +504,13 @@ def _write_sentence_vectors(
 
     A reused chunk takes its sentence vectors from the previous version when it has them.
     """
-    spans: list[list[tuple[int, int]]] = []
-    texts_of: list[list[str]] = []
-    for cs, article in zip(plan.chunks_per_article, articles):
-        article_body = article.body
-        for c in cs:
-            units = chunk_sentences(article_body, c.start, c.end)
-            spans.append(units)
-            texts_of.append([article_body[a:b] for a, b in units])
-    offsets = np.zeros(len(spans) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(u) for u in spans])
+    texts_of = [
+        [article.body[a:b] for a, b in chunk_sentences(article.body, c.start, c.end)]
+        for cs, article in zip(plan.chunks_per_article, articles)
+        for c in cs
+    ]
+    offsets = np.zeros(len(texts_of) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(t) for t in texts_of])
     out = np.lib.format.open_memmap(tmp / "sentences.npy", mode="w+", dtype=np.float16, shape=(int(offsets[-1]), dim))
     prev_units = prev.sentence_vectors() if prev is not None else None
     todo: list[tuple[int, str]] = []  # (global sentence index, text)

@@ -510,8 +510,3 @@ class LiveSearcher:
     def answer(self, question: str, **kwargs: object) -> Answer:
         """Answer with the version current now."""
         return self.get().answer(question, **kwargs)  # type: ignore[arg-type]
-
-
-def quote_texts(answer: Answer) -> Sequence[str]:
-    """The quoted excerpts of an answer, in order (for tests and eval)."""
-    return [h.quote.text for h in answer.hits]
