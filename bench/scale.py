@@ -245,7 +245,8 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
     exact = np.load(exact_file)
     for q in questions[:3]:
         searcher.answer(q)
-    from retrieval.quote import query_terms
+    from retrieval.candidates import dense_candidates
+    from retrieval.query import analyse
 
     stages: dict[str, list[float]] = {}
     worded: list[float] = []  # totals of questions whose words the corpus knows (no semantic quote pass)
@@ -253,12 +254,12 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
         a = searcher.answer(q)
         for name, value in a.timings.items():
             stages.setdefault(name, []).append(value)
-        if "total" in a.timings and searcher.coverage(query_terms(q, searcher.idf)) >= 0.5:
+        if "total" in a.timings and searcher.lexical.weigh(analyse(q)).known_share >= 0.5:
             worded.append(a.timings["total"])
     recall, recall_raw = [], []
     raw = DenseParams(exact_rerank=False)
     for qv, ex in zip(qvecs, exact):
-        got = [r for r, _ in searcher.dense(qv, searcher.config.candidates)[:10]]
+        got = [r for r, _ in dense_candidates(version, qv, searcher.config.candidates, DenseParams())[:10]]
         recall.append(len(set(got) & set(ex.tolist())) / 10)
         got_raw = [r for r, _ in dense_search(version.faiss, qv, 10, raw)]
         recall_raw.append(len(set(got_raw) & set(ex.tolist())) / 10)

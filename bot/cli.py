@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--split", choices=("A", "B"), help="only one fixed half of the questions (tune on A, report B)")
     ev.add_argument("--mode", action="append", choices=("lexical", "dense", "fused"), help="only these retrievers (repeatable)")
+    ev.add_argument("--lang", help="only questions in this language (their \"lang\" field, e.g. ar or en)")
+    ev.add_argument(
+        "--failures", type=int, nargs="?", const=20, metavar="N",
+        help="list the first N missed questions (default 20); with --json, per-question rows under \"questions\"",
+    )
 
     sub.add_parser("bot", help="run the Telegram bot")
 

@@ -7,39 +7,64 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from retrieval.evaluate import Dataset
+    from retrieval.search import Searcher
 
 
-def cmd_eval(settings, args: argparse.Namespace) -> int:
-    """Evaluate lexical, dense and fused retrieval on a dataset folder (text table or --json)."""
+def prepare(settings: Settings, root: Path, questions: Path | None = None, index_dir: Path | None = None) -> tuple[Dataset, Searcher]:
+    """Load a dataset and a searcher over its index (built once, then reused from the eval cache)."""
     from index.build import update_index
     from index.store import open_current
-    from retrieval.evaluate import cache_dir_for, evaluate, format_table, load_dataset, query_vectors, select
-    from retrieval.search import MODES, Searcher
+    from retrieval.evaluate import cache_dir_for, load_dataset
+    from retrieval.search import Searcher
 
-    dataset = load_dataset(args.dataset, args.questions)
+    dataset = load_dataset(root, questions)
     embedder = settings.embedder()
-    index_dir: Path = args.index_dir or cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))
+    chunking = (settings.chunk_max_chars, settings.chunk_min_chars)
+    index_dir = index_dir or cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, chunking)
     opts = replace(settings.build_options(), lock_wait_seconds=60.0)
     report = update_index(dataset.root, index_dir, embedder, opts, corpus=dataset.corpus)
     for err in report.rejected:
         print(f"rejected: {err}", file=sys.stderr)
     if report.switched:
         print(f"indexed {report.total_articles} articles, {report.total_chunks} chunks into {index_dir} in {report.seconds:.1f}s", file=sys.stderr)
+    searcher = Searcher(open_current(index_dir), embedder, settings.search_config())
+    return dataset, searcher
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Evaluate lexical, dense and fused retrieval on a dataset folder (text table or --json)."""
+    from retrieval.evaluate import evaluate, failures_table, format_table, query_vectors, select
+    from retrieval.search import MODES
+
+    dataset, searcher = prepare(settings, args.dataset, args.questions, args.index_dir)
+    index_dir = searcher.version.path.parent.parent
     split = getattr(args, "split", None)
-    questions = select(dataset.questions, split, args.limit)
+    questions = select(dataset.questions, split, args.limit, getattr(args, "lang", None))
     modes = getattr(args, "mode", None) or list(MODES)
     modes = [m for m in ("lexical", "dense", "fused") if m in modes]
-    searcher = Searcher(open_current(index_dir), embedder, settings.search_config())
     if any(m != "lexical" for m in modes):
         searcher.warm_units(index_dir / "units.npz")  # every sentence vector once, reused by all questions
     qvecs = None
     if any(m != "lexical" for m in modes):
-        qvecs = query_vectors(questions, embedder.encode_queries, index_dir, embedder.name)
-    results = evaluate(searcher, questions, modes, qvecs, dataset.passage_level)
+        qvecs = query_vectors(questions, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
+    n_fail = getattr(args, "failures", None)
+    results, rows = evaluate(searcher, questions, modes, qvecs, dataset.passage_level, per_question=True)
     if args.json:
-        print(json.dumps(results, ensure_ascii=False))
+        out: dict = dict(results)
+        if n_fail is not None:
+            out["questions"] = rows
+        print(json.dumps(out, ensure_ascii=False))
     else:
         qname = (args.questions or dataset.root / "questions.jsonl").name
         half = f", split {split}" if split else ""
-        print(format_table(results, f"{dataset.name}: {len(questions)} questions ({qname}{half}), {report.total_articles} passages"))
+        lang = f", lang {args.lang}" if getattr(args, "lang", None) else ""
+        print(format_table(results, f"{dataset.name}: {len(questions)} questions ({qname}{half}{lang}), {len(dataset.corpus.articles)} passages"))
+        if n_fail is not None:
+            print()
+            print(failures_table(rows, n_fail))
     return 0

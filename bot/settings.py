@@ -47,10 +47,7 @@ class Settings(BaseSettings):
     top_k: int = Field(5, validation_alias=_env("NEWSQA_TOP_K"))
     per_article: int = Field(2, validation_alias=_env("NEWSQA_PER_ARTICLE"))
     candidates: int = Field(100, validation_alias=_env("NEWSQA_CANDIDATES"))
-    rrf_k: int = Field(60, validation_alias=_env("NEWSQA_RRF_K"))
-    min_dense: float = Field(0.80, validation_alias=_env("NEWSQA_MIN_DENSE"))
-    min_dense_with_words: float = Field(0.78, validation_alias=_env("NEWSQA_MIN_DENSE_WITH_WORDS"))
-    min_dense_cross: float = Field(0.77, validation_alias=_env("NEWSQA_MIN_DENSE_CROSS"))
+    answer_threshold: float | None = Field(None, validation_alias=_env("NEWSQA_ANSWER_THRESHOLD"))
     terminal_bidi: str = Field("auto", validation_alias=_env("NEWSQA_TERMINAL_BIDI"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
@@ -139,11 +136,8 @@ class Settings(BaseSettings):
         """Ranking and no-answer settings."""
         return SearchConfig(
             candidates=self.candidates,
-            rrf_k=self.rrf_k,
             per_article=self.per_article,
-            min_dense=self.min_dense,
-            min_dense_with_words=self.min_dense_with_words,
-            min_dense_cross=self.min_dense_cross,
+            threshold=self.answer_threshold,
             nprobe=self.faiss_nprobe,
             ef_search=self.faiss_ef_search,
             exact_rerank=self.faiss_exact_rerank,

@@ -282,6 +282,21 @@ class IndexVersion:
             raise KeyError(row)
         return ChunkRecord(*r)
 
+    def chunk_text(self, row: int) -> str:
+        """The original text of one chunk (a slice of its article's body)."""
+        chunk = self.chunk(row)
+        (text,) = self.db.execute(
+            "SELECT substr(body, ?, ?) FROM articles WHERE row=?", (chunk.start + 1, chunk.end - chunk.start, chunk.article_row)
+        ).fetchone()
+        return str(text)
+
+    def chunk_rows_within(self, article_row: int, start: int, end: int) -> list[int]:
+        """Rows of an article's chunks that lie inside body[start:end], in reading order."""
+        rows = self.db.execute(
+            'SELECT row FROM chunks WHERE article_row=? AND start>=? AND "end"<=? ORDER BY ord', (int(article_row), start, end)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def close(self) -> None:
         """Close this thread's SQLite connection (and the vector and sentence row readers, if opened)."""
         rows = self.__dict__.pop("vector_rows", None)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class Question:
     question: str
     answers: tuple[str, ...]
     passage_id: str | None = None
+    lang: str | None = None
 
 
 @dataclass(slots=True)
@@ -120,7 +122,8 @@ def load_questions(path: Path) -> list[Question]:
         if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers) or not answers:
             raise DatasetError(f"{path}:{n}: \"answers\" must be a non-empty list of strings")
         pid = rec.get("passage_id")
-        out.append(Question(str(qid), question, tuple(answers), str(pid) if pid not in (None, "") else None))
+        lang = rec.get("lang")
+        out.append(Question(str(qid), question, tuple(answers), str(pid) if pid not in (None, "") else None, str(lang) if lang else None))
     if not out:
         raise DatasetError(f"{path}: no questions")
     return out
@@ -150,9 +153,9 @@ def split_of(question_id: str) -> str:
     return "A" if hashlib.sha1(question_id.encode("utf-8")).digest()[0] % 2 == 0 else "B"
 
 
-def select(questions: Sequence[Question], split: str | None = None, limit: int | None = None) -> list[Question]:
-    """The questions of one half (or all), then the first `limit` of them."""
-    out = [q for q in questions if split is None or split_of(q.id) == split]
+def select(questions: Sequence[Question], split: str | None = None, limit: int | None = None, lang: str | None = None) -> list[Question]:
+    """The questions of one half (or all), of one language (or all), then the first `limit` of them."""
+    out = [q for q in questions if (split is None or split_of(q.id) == split) and (lang is None or q.lang == lang)]
     return out[:limit] if limit else out
 
 
@@ -226,17 +229,15 @@ class _Tally:
 
 def ranked_passages(searcher: Searcher, question: str, mode: str, qvec: np.ndarray | None, k: int) -> list[tuple[str, str]]:
     """The top-k distinct articles (id, text of the best chunk) for one question."""
-    ranked, _, _ = searcher.rank(question, mode, qvec=qvec)
+    ranking = searcher.rank(question, mode, qvec=qvec)
     out: list[tuple[str, str]] = []
     seen: set[int] = set()
     v = searcher.version
-    for cand in ranked:
-        chunk = v.chunk(cand.row)
-        if chunk.article_row in seen:
+    for cand in ranking.candidates:
+        if cand.article_row in seen:
             continue
-        seen.add(chunk.article_row)
-        article = v.article(chunk.article_row)
-        out.append((article.id, article.body[chunk.start : chunk.end]))
+        seen.add(cand.article_row)
+        out.append((v.article(cand.article_row).id, v.chunk_text(cand.row)))
         if len(out) >= k:
             break
     return out
@@ -249,8 +250,13 @@ def evaluate(
     qvecs: np.ndarray | None = None,
     passage_level: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, dict[str, float | int | None]]:
-    """Metrics per mode over the questions; question vectors are computed once unless given."""
+    per_question: bool = False,
+) -> Any:
+    """Metrics per mode over the questions; question vectors are computed once unless given.
+
+    With per_question, also returns one row per question of the last mode (fused when measured):
+    what was expected, what was quoted, and the gold passage's rank.
+    """
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
@@ -266,8 +272,10 @@ def evaluate(
         embed_ms = (time.perf_counter() - t) * 1000 / len(sample)
     body_of: dict[str, str] = {}
     results: dict[str, dict[str, float | int | None]] = {}
+    rows: list[dict[str, Any]] = []
     for mode in modes:
         tally = _Tally(embed_ms=0.0 if mode == "lexical" else embed_ms)
+        rows = []
         for i, q in enumerate(questions):
             qvec = None if mode == "lexical" or qvecs is None else qvecs[i]
             top = ranked_passages(searcher, q.question, mode, qvec, max(ANSWER_KS))
@@ -283,21 +291,51 @@ def evaluate(
             first = next((r for r, t in enumerate(texts) if contains_answer(t, q.answers)), None)
             for k in ANSWER_KS:
                 tally.ans[k] += first is not None and first < k
+            gold_rank = None
             if q.passage_id is not None:
                 tally.n_gold += 1
                 ids = [aid for aid, _ in top[:MRR_K]]
                 if q.passage_id in ids:
-                    tally.rr += 1.0 / (ids.index(q.passage_id) + 1)
+                    gold_rank = ids.index(q.passage_id) + 1
+                    tally.rr += 1.0 / gold_rank
             t = time.perf_counter()
-            answer = searcher.answer(q.question, k=QUOTE_K, mode=mode, per_article=1, qvec=qvec)
+            answer = searcher.answer(q.question, k=QUOTE_K, mode=mode, qvec=qvec)
             tally.latency.append(time.perf_counter() - t)
             quotes = [h.quote.text for h in answer.hits[:QUOTE_K]]
             tally.quote_chars.extend(len(x) for x in quotes)
-            tally.quote_hits += any(contains_answer(x, q.answers) for x in quotes)
+            hit = any(contains_answer(x, q.answers) for x in quotes)
+            tally.quote_hits += hit
+            if per_question:
+                rows.append(
+                    {
+                        "id": q.id,
+                        "question": q.question,
+                        "answers": list(q.answers),
+                        "quote_hit": hit,
+                        "gold_rank": gold_rank,
+                        "answer_rank": None if first is None else first + 1,
+                        "quotes": quotes,
+                        "quoted_articles": [h.source.article_id for h in answer.hits[:QUOTE_K]],
+                        "declined": answer.declined,
+                    }
+                )
             if progress:
                 progress(mode, i + 1, len(questions))
         results[mode] = tally.result()
-    return results
+    return (results, rows) if per_question else results
+
+
+def failures_table(rows: Sequence[dict[str, Any]], n: int) -> str:
+    """The first n questions whose top-3 quotes miss every expected answer, with what was quoted instead."""
+    missed = [r for r in rows if not r["quote_hit"]]
+    lines = [f"missed: {len(missed)} of {len(rows)} questions (first {min(n, len(missed))} below)"]
+    for r in missed[:n]:
+        gold = "not in top 10" if r["gold_rank"] is None else f"gold passage at rank {r['gold_rank']}"
+        lines.append(f"- {r['id']}: {r['question']}")
+        lines.append(f"  expected: {' | '.join(r['answers'])}; {gold}" + (f"; declined ({r['declined']})" if r["declined"] else ""))
+        for aid, quote in zip(r["quoted_articles"], r["quotes"]):
+            lines.append(f"  quoted [{aid}]: {' '.join(quote.split())[:200]}")
+    return "\n".join(lines)
 
 
 def format_table(results: dict[str, dict[str, float | int | None]], title: str = "") -> str:

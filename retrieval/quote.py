@@ -1,99 +1,50 @@
-"""Pick the one to three consecutive sentences of a hit that best answer the question."""
+"""Quote selection: the run of whole sentences/clauses of a hit's paragraph that holds the answer.
+
+Every run of 1–3 consecutive units (≤ MAX_QUOTE_CHARS) is scored by the fitted quote model
+(features below, weights in params.json); the best run then grows by whole neighbouring clauses
+while it stays short, because an answer often sits in the clause next to the one that repeats the
+question's words. Quotes are spans into the original text: always verbatim.
+"""
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from index.arabic import word_spans
 from index.chunking import chunk_sentences
-from index.arabic import STOPWORDS, clause_spans, normalize, stem, word_spans
+from retrieval.evidence import span_evidence
+from retrieval.query import QType, Query, TermWeights
 from retrieval.types import Quote
 
-MAX_QUOTE_CHARS = 400
+MAX_QUOTE_CHARS = 400  # a quote is read at a glance in a chat bubble; e5 units are ≤ 240 chars
+MAX_WINDOW_UNITS = 3  # a quote starts as 1–3 consecutive units, then grows to MAX_QUOTE_CHARS
+
+QUOTE_FEATURES = {
+    "cov": "share of the question's idf weight whose terms the run holds",
+    "sim": "cosine of the question with the run's best unit",
+    "figure": "a how-many question and a run stating a figure",
+    "date": "a when question and a run stating a year or a date",
+    "digit": "a how-many/when question and a run holding digits",
+    "units": "units in the run beyond the first",
+    "chars": "length of the run / MAX_QUOTE_CHARS",
+    "in_chunk": "the run overlaps the chunk retrieval ranked",
+    "first": "the run opens the paragraph",
+    "cross_sim": "sim × (1 − known_share): meaning carries questions in another language",
+    "cross_cov": "cov × (1 − known_share)",
+}
 
 
 @dataclass(frozen=True, slots=True)
-class QueryTerms:
-    """The question's matching terms with their weights (idf from the lexical index)."""
+class Paragraph:
+    """The units of one paragraph that quotes are built from, with each one's evidence and similarity."""
 
-    weights: dict[str, float]
-
-    @property
-    def total(self) -> float:
-        """Sum of weights: the score of a span holding every term."""
-        return sum(self.weights.values())
-
-
-def query_terms(question: str, idf: Callable[[str], float | None]) -> QueryTerms:
-    """Stemmed question terms weighted by idf; words absent from the corpus get the maximum."""
-    weights: dict[str, float] = {}
-    for tok in word_spans(question):
-        if tok.norm in STOPWORDS:
-            continue
-        term = stem(tok.norm)
-        w = idf(term)
-        weights[term] = max(weights.get(term, 0.0), w if w is not None else 0.0)
-    return QueryTerms(weights)
-
-
-def _span_terms(text: str, s: int, e: int) -> list[tuple[str, int, int]]:
-    return [(stem(t.norm), s + t.start, s + t.end) for t in word_spans(text[s:e])]
-
-
-def highlight_spans(text: str, q: QueryTerms) -> tuple[tuple[int, int], ...]:
-    """Spans (relative to `text`) of words that match a question term."""
-    return tuple((s, e) for t, s, e in _span_terms(text, 0, len(text)) if t in q.weights and q.weights[t] > 0)
-
-
-def make_quote(body: str, s: int, e: int, q: QueryTerms) -> Quote:
-    """A Quote over body[s:e] with its highlights."""
-    text = body[s:e]
-    return Quote(text=text, start=s, end=e, highlights=highlight_spans(text, q))
-
-
-_NUMERIC_Q = frozenset(
-    normalize(w)
-    for w in "كم عدد متى عام سنة سنه اي أي how many much when year years number percent".split()  # noqa: SIM905
-)
-_DIGIT_RE = re.compile(r"\d")
-
-
-_NUMBER_WORDS = frozenset(
-    normalize(w)
-    for w in (
-        "اثنان اثنين ثلاث ثلاثة اربع أربع اربعة أربعة خمس خمسة ست ستة سبع سبعة ثمان ثماني ثمانية تسع تسعة "
-        "عشر عشرة عشرات عشرين ثلاثين اربعين خمسين مئة مائة مئات الف ألف الاف آلاف مليون ملايين مليار مليارات "
-        "نصف ربع ثلث ضعف اضعاف عشرات"
-    ).split()
-)
-
-
-def states_quantity(text: str) -> bool:
-    """Whether a text states a figure, in digits or in words (ثلاثة آلاف)."""
-    if _DIGIT_RE.search(text):
-        return True
-    for tok in word_spans(text):
-        w = tok.norm[1:] if tok.norm.startswith("و") and len(tok.norm) > 3 else tok.norm
-        if w in _NUMBER_WORDS:
-            return True
-    return False
-
-
-_COUNT_Q = frozenset(normalize(w) for w in "كم عدد نسبة مقدار many much".split())  # noqa: SIM905
-
-
-def count_question(question: str) -> bool:
-    """Whether the question asks how many / how much (كم، عدد، how many), not when."""
-    return any(t.norm in _COUNT_Q for t in word_spans(question))
-
-
-def numeric_question(question: str) -> bool:
-    """Whether the question asks for a number or a date (كم، متى، how many, what year...)."""
-    return any(t.norm in _NUMERIC_Q for t in word_spans(question))
+    start: int
+    end: int
+    units: list[tuple[int, int]]
+    sims: np.ndarray | None  # cosine of the question with each unit (None: not computed)
 
 
 def quote_units(body: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -102,97 +53,68 @@ def quote_units(body: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def unit_windows(units: Sequence[tuple[int, int]], max_chars: int = MAX_QUOTE_CHARS) -> list[tuple[int, int]]:
-    """(first, last) unit indices of every run of consecutive units that fits in max_chars."""
+    """(first, last) unit indices of every run of ≤ MAX_WINDOW_UNITS consecutive units within max_chars."""
     out: list[tuple[int, int]] = []
     for i in range(len(units)):
         out.append((i, i))
-        for j in range(i + 1, len(units)):
+        for j in range(i + 1, min(len(units), i + MAX_WINDOW_UNITS)):
             if units[j][1] - units[i][0] > max_chars:
                 break
             out.append((i, j))
     return out
 
 
-def choose_quote(
-    body: str,
-    start: int,
-    end: int,
-    q: QueryTerms,
-    unit_sims: np.ndarray | None = None,
-    dense_weight: float = 0.0,
-    numeric: bool = False,
-    max_chars: int = MAX_QUOTE_CHARS,
-    fill_chars: int | None = None,
-    paragraph: tuple[int, int] | None = None,
-    units: Sequence[tuple[int, int]] | None = None,
-    preferred: tuple[int, int] | None = None,
-) -> tuple[int, int]:
-    """The span to quote: the run of whole sentences/clauses (≤ max_chars) that best answers.
+def window_features(
+    body: str, para: Paragraph, windows: Sequence[tuple[int, int]], query: Query, weights: TermWeights, chunk: tuple[int, int]
+) -> np.ndarray:
+    """One row of QUOTE_FEATURES per window of the paragraph."""
+    evidence = [span_evidence(body[s:e]) for s, e in para.units]
+    sims = para.sims if para.sims is not None else np.zeros(len(para.units))
+    covs = [weights.coverage(set().union(*(evidence[k].terms for k in range(i, j + 1)))) for i, j in windows]
+    cross = 1.0 - weights.known_share
+    number_q = query.qtype in (QType.HOW_MANY, QType.WHEN)
+    rows = []
+    for (i, j), cov in zip(windows, covs):
+        ev = evidence[i : j + 1]
+        s, e = para.units[i][0], para.units[j][1]
+        sim = float(np.max(sims[i : j + 1]))
+        rows.append(
+            [
+                cov,
+                sim,
+                float(query.qtype is QType.HOW_MANY and any(x.figure for x in ev)),
+                float(query.qtype is QType.WHEN and any(x.date for x in ev)),
+                float(number_q and any(x.digit for x in ev)),
+                float(j - i),
+                (e - s) / MAX_QUOTE_CHARS,
+                float(s < chunk[1] and e > chunk[0]),
+                float(i == 0),
+                sim * cross,
+                cov * cross,
+            ]
+        )
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(QUOTE_FEATURES))
 
-    A run scores the idf weight of the question words it holds, the meaning match of its best
-    unit (when unit similarities are given), and, for how-many/when questions, whether it holds
-    a number; a small cost per character keeps it short. A single unit longer than max_chars is
-    cut at the last word boundary that fits.
-    """
-    fill_chars = FILL_CHARS if fill_chars is None else min(fill_chars, max_chars)
-    units = list(units) if units is not None else quote_units(body, start, end)
-    if not units:
-        return start, _cut(body, start, min(end, start + max_chars))
-    windows = unit_windows(units, max_chars)
-    unit_terms = [{t for t, _, _ in _span_terms(body, s, e)} for s, e in units]
-    has_digit = [bool(_DIGIT_RE.search(body[s:e])) for s, e in units]
-    total = q.total or 1.0
-    best, best_score = windows[0], -math.inf
-    for i, j in windows:
-        found: set[str] = set().union(*unit_terms[i : j + 1])
-        score = sum(w for t, w in q.weights.items() if t in found) / total
-        if unit_sims is not None and dense_weight:
-            score += dense_weight * float(np.max(unit_sims[i : j + 1]))
-        if numeric and any(has_digit[i : j + 1]):
-            score += NUMERIC_BONUS
-        if preferred is not None and units[i][0] < preferred[1] and units[j][1] > preferred[0]:
-            score += PREFERRED_BONUS  # the chunk retrieval picked is the likeliest place
-        score -= LENGTH_COST * (units[j][1] - units[i][0]) / 100
-        if score > best_score + 1e-9:
-            best, best_score = (i, j), score
-    # An answer often sits in the clause next to the one that repeats the question's words:
-    # grow the run by whole neighbouring units (the next one first) while it stays short,
-    # past the chunk's edges too, as long as it stays in the chunk's paragraph.
-    p_start, p_end = paragraph if paragraph is not None else (start, end)
-    before = clause_spans(body, p_start, units[0][0], max_chars=240) if p_start < units[0][0] else []
-    after = clause_spans(body, units[-1][1], p_end, max_chars=240) if units[-1][1] < p_end else []
-    seq = before + units + after
-    i, j = best[0] + len(before), best[1] + len(before)
-    off = len(before)
 
-    def sim(k: int) -> float:
-        inside = unit_sims is not None and 0 <= k - off < len(unit_sims)
-        return float(unit_sims[k - off]) if inside else -1.0
-
+def grow(body: str, units: Sequence[tuple[int, int]], i: int, j: int, max_chars: int = MAX_QUOTE_CHARS) -> tuple[int, int]:
+    """Grow units[i..j] by whole neighbours, the next one first then alternating, while ≤ max_chars."""
     step = 0
     while True:
         options = [(i, j + 1), (i - 1, j)]
-        if GROW == "prev" or (GROW == "alt" and step % 2 == 1) or (GROW == "sim" and sim(i - 1) > sim(j + 1)):
+        if step % 2 == 1:
             options.reverse()
         for ni, nj in options:
-            if 0 <= ni and nj < len(seq) and seq[nj][1] - seq[ni][0] <= fill_chars:
+            if 0 <= ni and nj < len(units) and units[nj][1] - units[ni][0] <= max_chars:
                 i, j = ni, nj
                 break
         else:
             break
         step += 1
-    s, e = seq[i][0], seq[j][1]
-    return s, _cut(body, s, e, max_chars)
+    s, e = units[i][0], units[j][1]
+    return s, cut(body, s, e, max_chars)
 
 
-NUMERIC_BONUS = 0.1
-PREFERRED_BONUS = 0.1
-FILL_CHARS = MAX_QUOTE_CHARS  # a chosen run grows by neighbouring clauses up to this length
-GROW = "alt"  # which side a quote grows first: next, prev, alt(ernate) or sim(ilar meaning)
-LENGTH_COST = 0.01
-
-
-def _cut(body: str, s: int, e: int, max_chars: int = MAX_QUOTE_CHARS) -> int:
+def cut(body: str, s: int, e: int, max_chars: int = MAX_QUOTE_CHARS) -> int:
     """End of a quote starting at s: e, or the last word end that keeps it within max_chars."""
     if e - s <= max_chars:
         return e
@@ -200,3 +122,20 @@ def _cut(body: str, s: int, e: int, max_chars: int = MAX_QUOTE_CHARS) -> int:
     return s + (words[-1].end if words else max_chars)
 
 
+def highlight_spans(text: str, query: Query, weights: TermWeights) -> tuple[tuple[int, int], ...]:
+    """Spans (relative to `text`) of words matching a question term, and figures a how-many/when question asks for."""
+    from index.arabic import stem
+
+    number_q = query.qtype in (QType.HOW_MANY, QType.WHEN)
+    out = []
+    for t in word_spans(text):
+        term = stem(t.norm)
+        if weights.weights.get(term, 0.0) > 0 or (number_q and t.norm.isdigit() and t.norm not in query.numbers):
+            out.append((t.start, t.end))
+    return tuple(out)
+
+
+def make_quote(body: str, s: int, e: int, query: Query, weights: TermWeights) -> Quote:
+    """A Quote over body[s:e] with its highlights."""
+    text = body[s:e]
+    return Quote(text=text, start=s, end=e, highlights=highlight_spans(text, query, weights))

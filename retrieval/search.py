@@ -1,250 +1,155 @@
-"""The hybrid searcher: Arabic-normalised BM25 and dense FAISS, fused; filters; quotes per hit."""
+"""The searcher: wires the answer pipeline's stages over one index version, and nothing else.
+
+query → candidates (lexical, dense, filters) → fusion → passage scoring (fitted) → decision
+(fitted, calibrated) → diversification → quote selection (fitted).
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from index.arabic import terms
 from index.dense import DenseParams
-from index.dense import search as dense_search
 from index.embedder import Embedder
 from index.errors import ModelMismatchError, NewsqaError
-from index.store import IndexVersion, open_current, read_current
-from retrieval.quote import QueryTerms, choose_quote, count_question, make_quote, numeric_question, query_terms, quote_units, states_quantity
+from index.store import ArticleRecord, IndexVersion, open_current, read_current
+from retrieval.candidates import Candidate, LexicalSide, dense_candidates, filter_mask, merge
+from retrieval.decide import Decision, decide
+from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
+from retrieval.evidence import SpanEvidence, span_evidence
+from retrieval.fusion import FusionMethod, fuse
+from retrieval.query import Query, TermWeights, analyse
+from retrieval.quote import Paragraph, grow, make_quote, quote_units, unit_windows, window_features
+from retrieval.scoring import Params, decision_features, passage_features, shipped_params
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
-QUOTE_WHOLE_PARAGRAPH = True
-UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory (~30 MB at 384 dims)
+UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory when the build stored none (~30 MB)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
-    """Tuning of ranking, grouping and the no-answer gate (from Settings)."""
+    """How much work each stage does, and overrides of the fitted decision (from Settings)."""
 
-    candidates: int = 100
-    rrf_k: int = 60
-    fusion: str = "convex"  # or "rrf"
-    lexical_weight: float = 0.5  # lexical share of a convex fusion when every question word is known
+    candidates: int = 100  # per side, before fusion
+    scored: int = 20  # best fused candidates whose sentences are read and that the fitted model scores
+    fusion: FusionMethod = FusionMethod.CONVEX
+    lexical_weight: float = 0.5  # lexical share of convex fusion when every question word is known (bench/RESULTS.md)
     per_article: int = 2
-    min_dense: float = 0.80
-    min_dense_with_words: float = 0.78
-    min_dense_cross: float = 0.77
-    min_word_coverage: float = 0.5
-    dedup_jaccard: float = 0.5
-    unit_weight: float = 1.0  # weight of the best single sentence's similarity in the dense score
-    unit_depth: int = 10  # dense candidates re-scored sentence by sentence (cost: their sentences, once)
-    quote_dense_weight: float = 1.0  # meaning's share in picking quotes even when words match
-    quote_dense_below: float = 0.5  # question word coverage under which quotes are picked by meaning too
+    rerank: bool = True  # order by the fitted passage model (False: by fusion alone, for ablation)
+    threshold: float | None = None  # answer/no-answer threshold; None = the fitted one, 0 = always answer
     nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
     ef_search: int = 0
-    quantity_penalty: float = 0.5  # how-many questions: score factor of leading chunks stating no figure
-    quantity_window: int = 20
-    tail_margin: float = 0.03  # hits after the first: within this cosine of the best, or relevant alone
     exact_rerank: bool = True  # re-score approximate candidates exactly from vectors.npy
 
 
 @dataclass(slots=True)
-class Candidate:
-    """A chunk row on its way through fusion."""
+class Ranking:
+    """What ranking learnt about one question: its analysis, candidates best first, their evidence."""
 
-    row: int
-    score: float = 0.0
-    lexical_rank: int | None = None
-    dense_rank: int | None = None
-    dense_score: float | None = None
-    lexical_score: float | None = None
-    unit_score: float | None = None  # best similarity of one of its sentences/clauses
+    query: Query
+    weights: TermWeights
+    candidates: list[Candidate]
+    qvec: np.ndarray | None = None
+    features: dict[int, np.ndarray] = field(default_factory=dict)  # passage features by row (scored ones)
+    evidence: dict[int, SpanEvidence] = field(default_factory=dict)
 
 
 class Searcher:
     """Answers questions over one loaded index version."""
 
-    def __init__(self, version: IndexVersion, embedder: Embedder, config: SearchConfig = SearchConfig()) -> None:
+    def __init__(self, version: IndexVersion, embedder: Embedder, config: SearchConfig = SearchConfig(), params: Params | None = None) -> None:
         self.version = version
         self.embedder = embedder
         self.config = config
-        self._idf = self._compute_idf()
+        self.params = params or shipped_params()
+        self.lexical = LexicalSide(version)
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
 
-    # --- lexical side -------------------------------------------------------------------
-    def _compute_idf(self) -> dict[str, float]:
-        bm25 = self.version.bm25
-        if bm25 is None:
-            return {}
-        indptr = np.asarray(bm25.scores["indptr"])
-        df = np.diff(indptr)
-        n = max(1, self.version.n_chunks)
-        idf = np.log1p((n - df + 0.5) / (df + 0.5))
-        return {tok: float(idf[i]) for tok, i in bm25.vocab_dict.items() if i < len(idf)}
-
-    def idf(self, term: str) -> float | None:
-        """idf of a term in this index, None when the corpus never uses it."""
-        return self._idf.get(term)
-
-    def coverage(self, q: QueryTerms) -> float:
-        """Share of the question's word weight that the corpus vocabulary knows at all.
-
-        A word the corpus never uses counts with the largest idf; an English question over an
-        Arabic corpus scores near 0, which tells fusion the lexical side has nothing to say.
-        """
-        if not q.weights:
-            return 0.0
-        unknown = math.log1p((self.version.n_chunks + 0.5) / 0.5)
-        known = sum(w for w in q.weights.values() if w > 0)
-        missing = sum(unknown for w in q.weights.values() if w <= 0)
-        return known / (known + missing) if known + missing else 0.0
-
-    def lexical(self, question: str, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-n chunk rows by BM25 over normalised, stemmed terms."""
-        if self.version.bm25 is None:
-            return []
-        q = terms(question)
-        if not q:
-            return []
-        scores = self.version.bm25.get_scores(q)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        return _top(scores, n, positive_only=True)
-
-    # --- dense side ---------------------------------------------------------------------
-    def dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-n chunk rows by cosine similarity (exact scores, also from approximate indexes)."""
-        allowed = np.flatnonzero(mask) if mask is not None else None
-        params = DenseParams(self.config.nprobe, self.config.ef_search, self.config.exact_rerank)
-        return dense_search(self.version.faiss, qvec, n, params, allowed, self.version.vector_rows)
-
-    # --- filters ------------------------------------------------------------------------
-    def filter_mask(self, filters: SearchFilters | None) -> np.ndarray | None:
-        """Chunk rows allowed by the filters, or None when no filter is set."""
-        if filters is None or not filters.active:
-            return None
-        v = self.version
-        ok = np.ones(v.n_articles, dtype=bool)
-        if filters.since is not None or filters.until is not None:
-            dates = v.article_dates
-            if filters.since is not None:
-                ok &= dates >= np.datetime64(filters.since, "m")
-            if filters.until is not None:
-                until = filters.until
-                if until.hour == 0 and until.minute == 0:
-                    until = until.replace(hour=23, minute=59)  # a bare date includes that whole day
-                ok &= dates <= np.datetime64(until, "m")
-        if filters.sources:
-            wanted = {s.casefold() for s in filters.sources}
-            ok &= np.array([any(w in src.casefold() for w in wanted) for src in v.article_sources], dtype=bool)
-        return ok[np.asarray(v.chunk_article)]
+    @property
+    def threshold(self) -> float:
+        """The answer/no-answer threshold in force."""
+        return self.params.threshold if self.config.threshold is None else self.config.threshold
 
     # --- ranking ------------------------------------------------------------------------
     def rank(
         self,
-        question: str,
+        question: str | Query,
         mode: str = "fused",
         filters: SearchFilters | None = None,
         qvec: np.ndarray | None = None,
         timings: dict[str, float] | None = None,
-    ) -> tuple[list[Candidate], QueryTerms, np.ndarray | None]:
-        """Candidates best first, the question's weighted terms, and its vector (if dense ran)."""
+    ) -> Ranking:
+        """Candidates best first: fused, then (in fused mode) re-ranked by the fitted passage model."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         timings = timings if timings is not None else {}
-        n = self.config.candidates
-        mask = self.filter_mask(filters)
-        q = query_terms(question, self.idf)
-        by_row: dict[int, Candidate] = {}
+        query = question if isinstance(question, Query) else analyse(question)
+        weights = self.lexical.weigh(query)
+        cfg = self.config
+        mask = filter_mask(self.version, filters)
+        lex: list[tuple[int, float]] = []
+        dense: list[tuple[int, float]] = []
         if mode in ("fused", "lexical"):
             t = time.perf_counter()
-            for rank, (row, score) in enumerate(self.lexical(question, n, mask)):
-                c = by_row.setdefault(row, Candidate(row))
-                c.lexical_rank, c.lexical_score = rank, score
+            lex = self.lexical.search(query, cfg.candidates, mask)
             timings["lexical"] = time.perf_counter() - t
         if mode in ("fused", "dense"):
             t = time.perf_counter()
             if qvec is None:
-                qvec = self.embedder.encode_queries([question])[0]
+                qvec = self.embedder.encode_queries([query.text])[0]
             timings["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            for rank, (row, score) in enumerate(self.dense(qvec, n, mask)):
-                c = by_row.setdefault(row, Candidate(row))
-                c.dense_rank, c.dense_score = rank, score
+            params = DenseParams(cfg.nprobe, cfg.ef_search, cfg.exact_rerank)
+            dense = dense_candidates(self.version, qvec, cfg.candidates, params, mask)
             timings["dense"] = time.perf_counter() - t
-            if self.config.unit_weight > 0:
-                t = time.perf_counter()
-                top = sorted((c for c in by_row.values() if c.dense_rank is not None), key=lambda c: c.dense_rank)
-                top = top[: self.config.unit_depth]
-                for c, vecs in zip(top, self.unit_vectors([c.row for c in top])):
-                    c.unit_score = float(np.max(vecs @ qvec)) if len(vecs) else None
-                timings["units"] = time.perf_counter() - t
         t = time.perf_counter()
-        self._fuse(list(by_row.values()), mode, self.coverage(q))
-        ranked = sorted(by_row.values(), key=lambda c: (-c.score, c.row))
-        if mode == "fused" and self.config.quantity_penalty < 1.0 and self.coverage(q) >= 0.5 and count_question(question):
-            # A how-many question is answered by a figure: leading chunks stating none step back.
-            head = ranked[: self.config.quantity_window]
-            for c in head:
-                if not states_quantity(self._chunk_text(c.row)):
-                    c.score *= self.config.quantity_penalty
-            ranked = sorted(head, key=lambda c: (-c.score, c.row)) + ranked[len(head) :]
+        cands = merge(lex, dense, np.asarray(self.version.chunk_article))
+        fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
+        cands.sort(key=lambda c: (-c.fused, c.row))
+        ranking = Ranking(query, weights, cands, qvec)
+        if mode == "fused" and qvec is not None and cands:
+            head = cands[: cfg.scored]
+            for c, vecs in zip(head, self.unit_vectors([c.row for c in head])):
+                c.unit_score = float(np.max(vecs @ qvec)) if len(vecs) else None
+            fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
+            head = sorted(cands, key=lambda c: (-c.fused, c.row))[: cfg.scored]
+            ranking.evidence = {c.row: span_evidence(self.version.chunk_text(c.row)) for c in head}
+            leads = [self.version.chunk(c.row).ord == 0 for c in head]
+            x = passage_features(head, [ranking.evidence[c.row] for c in head], leads, query, weights)
+            for c, p, row in zip(head, self.params.passage.probs(x), x):
+                c.prob = float(p)
+                ranking.features[c.row] = row
+            rest = sorted((c for c in cands if c.prob is None), key=lambda c: (-c.fused, c.row))
+            order = (lambda c: (-(c.prob or 0.0), c.row)) if cfg.rerank else (lambda c: (-c.fused, c.row))
+            ranking.candidates = sorted(head, key=order) + rest
         timings["fusion"] = time.perf_counter() - t
-        return ranked, q, qvec
+        return ranking
 
-    def _chunk_text(self, row: int) -> str:
-        chunk = self.version.chunk(row)
-        (text,) = self.version.db.execute(
-            "SELECT substr(body, ?, ?) FROM articles WHERE row=?", (chunk.start + 1, chunk.end - chunk.start, chunk.article_row)
-        ).fetchone()
-        return text
+    def decision(self, ranking: Ranking, cand: Candidate) -> Decision:
+        """Whether `cand` answers the question well enough to be quoted on its own."""
+        row = ranking.features.get(cand.row)
+        if row is None:  # lexical/dense diagnostics modes, or a candidate the model did not score
+            return Decision(True, 1.0)
+        x = decision_features(cand, row, ranking.evidence[cand.row], ranking.query, ranking.weights)
+        return decide(self.params.decision, x, self.threshold)
 
-    def _fuse(self, cands: list[Candidate], mode: str, coverage: float) -> None:
-        """Set each candidate's score: a convex mix of normalised dense and lexical scores.
+    def competes(self, ranking: Ranking, cand: Candidate, mode: str) -> bool:
+        """Whether a hit after the first is worth a place: relevant on its own, not the least bad of noise."""
+        if mode != "fused":
+            return True
+        return cand.prob is not None and self.decision(ranking, cand).answer
 
-        The lexical side's weight shrinks with the share of the question's words the corpus
-        knows: an English question over Arabic news (coverage near 0) ranks by meaning alone,
-        instead of letting a stray number or name drag the dense ranking down (as RRF does).
-        `fusion="rrf"` keeps coverage-weighted reciprocal-rank fusion for comparison.
-        """
-        if not cands:
-            return
-        cfg = self.config
-        w = {"lexical": 1.0, "dense": 0.0}.get(mode, cfg.lexical_weight * coverage)
-        if cfg.fusion == "rrf":
-            k = cfg.rrf_k
-            w_lex = 1.0 if mode == "lexical" else coverage
-            for c in cands:
-                c.score = (w_lex / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0) + (
-                    1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0
-                )
-            return
-        g = cfg.unit_weight
-        # A question is usually answered by one sentence: its best sentence counts beside the chunk.
-        adjusted = [
-            (c.dense_score + g * c.unit_score) / (1 + g) if c.dense_score is not None and c.unit_score is not None else c.dense_score
-            for c in cands
-        ]
-        if any(c.unit_score is not None for c in cands):
-            # Candidates deeper than unit_depth were not re-scored: they may not overtake those that were.
-            floor = min(a for c, a in zip(cands, adjusted) if c.unit_score is not None)
-            adjusted = [min(a, floor) if a is not None and c.unit_score is None else a for c, a in zip(cands, adjusted)]
-        dense = [d for d in adjusted if d is not None]
-        lex_max = max((c.lexical_score for c in cands if c.lexical_score is not None), default=0.0) or 1.0
-        d_min, d_max = (min(dense), max(dense)) if dense else (0.0, 1.0)
-        span = d_max - d_min
-        for c, cd in zip(cands, adjusted):
-            d = 0.0 if cd is None else ((cd - d_min) / span if span > 1e-6 else 1.0)
-            lx = 0.0 if c.lexical_score is None else c.lexical_score / lex_max
-            c.score = (1.0 - w) * d + w * lx
-
+    # --- answering ----------------------------------------------------------------------
     def answer(
         self,
         question: str,
@@ -259,46 +164,40 @@ class Searcher:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         answer = Answer(question=question, version=self.version.name, timings=timings)
-        if not question.strip():
-            return answer
-        ranked, q, qvec = self.rank(question, mode, filters, qvec, timings)
-        if not ranked:
-            timings["total"] = time.perf_counter() - started
-            return answer
+        query = analyse(question)
+        if query.content_free:
+            answer.declined = "content-free"
+            return answer  # nothing to search for: no search runs
+        ranking = self.rank(query, mode, filters, qvec, timings)
         t = time.perf_counter()
-        per_article = self.config.per_article if per_article is None else per_article
-        coverage = self.coverage(q)
-        if not self.is_relevant(ranked[0], q, mode, arabic=_mostly_arabic(question)):
-            timings["quote"] = 0.0
+        timings["quote"] = 0.0
+        if not ranking.candidates:
             timings["total"] = time.perf_counter() - started
-            return answer  # found stays False: better to say so than to quote noise
-        numeric = numeric_question(question)
-        cfg = self.config
-        use_dense = qvec is not None and (coverage < cfg.quote_dense_below or cfg.quote_dense_weight > 0)
-        arabic = _mostly_arabic(question)
-        top_dense = ranked[0].dense_score
-        kept_terms: list[set[str]] = []
+            return answer
+        top = ranking.candidates[0]
+        verdict = self.decision(ranking, top)
+        answer.probability = verdict.probability
+        if not verdict.answer:
+            answer.declined = "no-answer"
+            timings["total"] = time.perf_counter() - started
+            return answer  # better to say so than to quote noise
+        per_article = self.config.per_article if per_article is None else per_article
+        kept_terms: list[frozenset[str]] = []
         kept_spans: list[tuple[int, int, int]] = []
-        per_article_count: dict[int, int] = {}
         accepted = 0
-        for cand in ranked:
+        for cand in diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode)):
             if accepted >= offset + k:
                 break
             chunk = self.version.chunk(cand.row)
-            if per_article and per_article_count.get(chunk.article_row, 0) >= per_article:
-                continue
-            if accepted and not self._worth_quoting(cand, top_dense, q, mode, arabic):
-                continue  # a tail hit that would not pass the gate on its own is noise, not an answer
-            article = self.version.article(chunk.article_row)
-            cterms = set(terms(article.body[chunk.start : chunk.end]))
-            if any(_jaccard(cterms, other) >= cfg.dedup_jaccard for other in kept_terms):
+            ev = ranking.evidence.get(cand.row) or span_evidence(self.version.chunk_text(cand.row))
+            if any(jaccard(ev.terms, other) >= DUPLICATE_JACCARD for other in kept_terms):
                 continue  # the same passage told again (another agency's copy): quote it once
-            s, e = self._quote_span(cand, chunk, article, q, qvec if use_dense else None, coverage, numeric)
+            article = self.version.article(chunk.article_row)
+            s, e = self.quote_span(ranking, cand, article)
             if any(r == chunk.article_row and s < ke and ks < e for r, ks, ke in kept_spans):
                 continue  # two chunks of one paragraph led to the same sentences: quote them once
-            kept_terms.append(cterms)
+            kept_terms.append(ev.terms)
             kept_spans.append((chunk.article_row, s, e))
-            per_article_count[chunk.article_row] = per_article_count.get(chunk.article_row, 0) + 1
             accepted += 1
             if accepted <= offset:
                 continue
@@ -308,7 +207,7 @@ class Searcher:
                     article_row=chunk.article_row,
                     source=Source(article.id, article.title, article.source, article.date, article.url),
                     section=chunk.section,
-                    quote=make_quote(article.body, s, e, q),
+                    quote=make_quote(article.body, s, e, ranking.query, ranking.weights),
                     score=cand.score,
                     dense_score=cand.dense_score,
                     lexical_rank=cand.lexical_rank,
@@ -320,27 +219,33 @@ class Searcher:
         timings["total"] = time.perf_counter() - started
         return answer
 
-    def _worth_quoting(self, cand: Candidate, top_dense: float | None, q: QueryTerms, mode: str, arabic: bool) -> bool:
-        """A hit after the first: close to the best one in meaning, or relevant on its own."""
-        if cand.dense_score is not None and top_dense is not None and cand.dense_score >= top_dense - self.config.tail_margin:
-            return True
-        return self.is_relevant(cand, q, mode, arabic=arabic)
-
-    def _quote_span(self, cand: Candidate, chunk, article, q: QueryTerms, qvec, coverage: float, numeric: bool) -> tuple[int, int]:  # noqa: ANN001
-        """The span to quote for one hit (see retrieval/quote.py choose_quote)."""
-        cfg = self.config
+    # --- quotes -------------------------------------------------------------------------
+    def paragraph(self, cand: Candidate, article: ArticleRecord, qvec: np.ndarray | None) -> tuple[Paragraph, tuple[int, int]]:
+        """The paragraph holding a candidate chunk, as quotable units with their similarities, and the chunk's span."""
+        chunk = self.version.chunk(cand.row)
         body = article.body
-        para = (body.rfind("\n", 0, chunk.start) + 1, len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl)
-        w_dense = cfg.quote_dense_weight + 1.0 - coverage
-        if QUOTE_WHOLE_PARAGRAPH:
-            # The answer may sit in the paragraph's other chunk: pick among all its clauses,
-            # with a bonus for the chunk that retrieval ranked.
-            rows = self.paragraph_chunks(chunk, para)
-            units = [u for r in rows for u in self._chunk_units(r)]
-            sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if (qvec is not None and rows) else None
-            return choose_quote(body, para[0], para[1], q, sims, w_dense, numeric, paragraph=para, units=units, preferred=(chunk.start, chunk.end))
-        sims = self._unit_sims(chunk, body, qvec) if qvec is not None else None
-        return choose_quote(body, chunk.start, chunk.end, q, sims, w_dense, numeric, paragraph=para)
+        p_start = body.rfind("\n", 0, chunk.start) + 1
+        p_end = len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl
+        rows = self.version.chunk_rows_within(chunk.article_row, p_start, p_end) or [cand.row]
+        units = [u for r in rows for u in quote_units(body, *self._span(r))]
+        sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if qvec is not None else None
+        if sims is not None and len(sims) != len(units):
+            sims = None  # stored sentence vectors that do not line up with today's units are not used
+        return Paragraph(p_start, p_end, units, sims), (chunk.start, chunk.end)
+
+    def quote_span(self, ranking: Ranking, cand: Candidate, article: ArticleRecord) -> tuple[int, int]:
+        """The span to quote for one hit: the fitted quote model's best run, grown by whole clauses."""
+        para, chunk_span = self.paragraph(cand, article, ranking.qvec)
+        if not para.units:
+            return chunk_span[0], min(chunk_span[1], chunk_span[0] + 400)
+        windows = unit_windows(para.units)
+        x = window_features(article.body, para, windows, ranking.query, ranking.weights, chunk_span)
+        i, j = windows[int(np.argmax(self.params.quote.logits(x)))]
+        return grow(article.body, para.units, i, j)
+
+    def _span(self, row: int) -> tuple[int, int]:
+        chunk = self.version.chunk(row)
+        return chunk.start, chunk.end
 
     def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
         """Vectors of each chunk's quotable sentences/clauses: stored by the build, else encoded once and cached."""
@@ -367,20 +272,10 @@ class Searcher:
                     self._unit_cache[r] = found[r] = vecs[a:b]
         return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
 
-    def paragraph_chunks(self, chunk, para: tuple[int, int]) -> list[int]:
-        """Rows of the chunks of `chunk`'s article that lie in the paragraph span, in order."""
-        rows = self.version.db.execute(
-            'SELECT row FROM chunks WHERE article_row=? AND start>=? AND "end"<=? ORDER BY ord',
-            (chunk.article_row, para[0], para[1]),
-        ).fetchall()
-        return [r[0] for r in rows] or [chunk.row]
-
-    def _chunk_units(self, row: int) -> list[tuple[int, int]]:
-        chunk = self.version.chunk(row)
-        return quote_units(self.version.article(chunk.article_row).body, chunk.start, chunk.end)
-
     def warm_units(self, cache: Path | None = None) -> None:
-        """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote)."""
+        """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote); no-op when stored."""
+        if self.version.sentence_vectors() is not None:
+            return
         rows = list(range(self.version.n_chunks))
         if cache is not None and cache.is_file():
             data = np.load(cache)
@@ -394,59 +289,6 @@ class Searcher:
             vecs = np.concatenate(all_vecs) if all_vecs else np.zeros((0, self.embedder.dim), np.float32)
             stamp = np.array(self.version.manifest.get("created", "") + self.version.name)
             np.savez(cache, offsets=offsets, vectors=vecs, version=stamp)
-
-    def _unit_sims(self, chunk, body: str, qvec: np.ndarray) -> np.ndarray:
-        """Cosine of the question with each quotable unit of a chunk."""
-        return self.unit_vectors([chunk.row])[0] @ qvec
-
-    def is_relevant(self, top: Candidate, q: QueryTerms, mode: str, arabic: bool = False) -> bool:
-        """Whether the best candidate really answers, rather than being the least bad of noise.
-
-        Few known words means either another language (meaning alone must carry it: the cross
-        threshold) or, for an Arabic question over Arabic news, words the corpus never uses:
-        that is usually off topic, so the plain dense threshold applies.
-        """
-        chunk = self.version.chunk(top.row)
-        body = self.version.article(chunk.article_row).body
-        words = _word_coverage(body[chunk.start : chunk.end], q)
-        if mode == "lexical" or top.dense_score is None:
-            return words >= self.config.min_word_coverage
-        dense = (top.dense_score + top.unit_score) / 2 if top.unit_score is not None else top.dense_score
-        if self.coverage(q) < 0.5:
-            return dense >= (self.config.min_dense if arabic else self.config.min_dense_cross)
-        if dense >= self.config.min_dense:
-            return True
-        return dense >= self.config.min_dense_with_words and words >= self.config.min_word_coverage
-
-
-def _mostly_arabic(text: str) -> bool:
-    """Whether most letters of the text are Arabic script."""
-    letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and sum("\u0600" <= ch <= "\u06ff" for ch in letters) * 2 > len(letters)
-
-
-def _word_coverage(text: str, q: QueryTerms) -> float:
-    """Share of the question's known-word weight that the text holds."""
-    known = {t: w for t, w in q.weights.items() if w > 0}
-    if not known:
-        return 0.0
-    found = set(terms(text, keep_stopwords=True))
-    return sum(w for t, w in known.items() if t in found) / sum(known.values())
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
-
-
-def _top(scores: np.ndarray, n: int, positive_only: bool = False) -> list[tuple[int, float]]:
-    if len(scores) == 0:
-        return []
-    n = min(n, len(scores))
-    idx = np.argpartition(-scores, n - 1)[:n]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return [(int(i), float(scores[i])) for i in idx if not positive_only or scores[i] > 0]
 
 
 class LiveSearcher:

@@ -15,11 +15,12 @@ class SearchFilters:
     since: datetime | None = None
     until: datetime | None = None
     sources: tuple[str, ...] = ()
+    exclude_articles: tuple[str, ...] = ()  # article ids left out (evaluation: "the gold passage removed")
 
     @property
     def active(self) -> bool:
         """Whether any filter is set."""
-        return self.since is not None or self.until is not None or bool(self.sources)
+        return self.since is not None or self.until is not None or bool(self.sources) or bool(self.exclude_articles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class Answer:
     found: bool = False
     version: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    probability: float | None = None  # the decision's probability that the best passage answers
+    declined: str | None = None  # why nothing is quoted: "content-free" (no search ran) or "no-answer"
 
     def to_json(self) -> dict:
         """The stable `--json` shape scripts depend on."""

@@ -22,7 +22,7 @@ def answers(index_dir: Path) -> list[dict]:
     version = open_current(index_dir)
     try:
         # The hash embedder's scores mean nothing, so the no-answer gate is opened: every mode answers.
-        searcher = Searcher(version, HashEmbedder(), SearchConfig(min_dense=0, min_dense_with_words=0, min_dense_cross=0))
+        searcher = Searcher(version, HashEmbedder(), SearchConfig(threshold=0.0))
         return [searcher.answer(q, k=5, mode=m).to_json() for q in QUESTIONS for m in ("fused", "lexical", "dense")]
     finally:
         version.close()

@@ -15,7 +15,7 @@ from retrieval.search import LiveSearcher, SearchConfig
 from tests.fakes import HashEmbedder
 
 QUESTION = "متى افتتحت مكتبة الزيتون الرقمية في المدينة القديمة؟"
-OPEN_GATE = SearchConfig(min_dense=0, min_dense_with_words=0, min_dense_cross=0)
+OPEN_GATE = SearchConfig(threshold=0.0)
 
 
 class GatedEmbedder(HashEmbedder):

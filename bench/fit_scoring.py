@@ -1,0 +1,282 @@
+"""Fit the answer pipeline's scoring on half A of the development sets and write retrieval/params.json.
+
+Three logistic models over documented features (retrieval/scoring.py, retrieval/quote.py):
+  passage  — does this candidate chunk hold the answer?          (ranks candidates)
+  decision — does the corpus answer the question at all?          (answer / no answer)
+  quote    — does this run of sentences hold the answer?          (picks what to quote)
+Unanswerable questions for the decision are the same questions with their gold passage removed
+(a filter), as an operator's corpus often lacks the article a reader asks about.
+
+    python bench/fit_scoring.py [--data DIR ...] [--recall 0.97] [--out retrieval/params.json]
+    python bench/fit_scoring.py --smoke --data tests/data/xquad-ar-slice --out /tmp/p.json
+
+Only half A is used for fitting; half B figures are printed for the report, never used to choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._common import quiet
+
+QUOTE_CANDIDATES = 6  # paragraphs of the best candidates whose sentence runs feed the quote model
+DEFAULT_RECALL = 0.97  # the decision's threshold: the highest that still answers this share of answerable questions (half A)
+OFF_TOPIC_PER_SET = 150  # questions of each file asked of another dataset's corpus, as off-topic examples
+
+
+@dataclass
+class Rows:
+    """Feature rows and labels of one model, with the question each row came from."""
+
+    x: list[np.ndarray] = field(default_factory=list)
+    y: list[int] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+
+    def add(self, x: np.ndarray, y: int, group: str) -> None:
+        self.x.append(np.asarray(x, dtype=np.float64))
+        self.y.append(int(y))
+        self.group.append(group)
+
+    def extend(self, other: Rows) -> None:
+        self.x += other.x
+        self.y += other.y
+        self.group += other.group
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.vstack(self.x) if self.x else np.zeros((0, 0)), np.array(self.y)
+
+
+def dataset_questions(data: Path) -> list[Path]:
+    """Every questions file of a dataset folder (Arabic and, where present, English)."""
+    return sorted(p for p in data.glob("questions*.jsonl"))
+
+
+def collect(searcher, questions, qvecs, decision_only: bool = False, off_topic: bool = False):  # noqa: ANN001, ANN201
+    """Passage, decision and quote rows for each question (labels from the gold passage and answers)."""
+    from retrieval.evaluate import contains_answer
+    from retrieval.quote import unit_windows, window_features
+    from retrieval.scoring import decision_features
+    from retrieval.types import SearchFilters
+
+    passage, decision, quote = Rows(), Rows(), Rows()
+    v = searcher.version
+    for q, qvec in zip(questions, qvecs):
+        r = searcher.rank(q.question, "fused", qvec=qvec)
+        scored = [c for c in r.candidates if c.prob is not None]
+        if not scored:
+            continue
+        ids = {c.article_row: v.article(c.article_row).id for c in scored}
+        for c in scored if not decision_only else ():
+            label = ids[c.article_row] == q.passage_id and contains_answer(v.chunk_text(c.row), q.answers)
+            passage.add(r.features[c.row], label, q.id)
+        top = scored[0]
+        decision.add(decision_features(top, r.features[top.row], r.evidence[top.row], r.query, r.weights), int(not off_topic), q.id)
+        if q.passage_id and not off_topic:
+            r0 = searcher.rank(q.question, "fused", SearchFilters(exclude_articles=(q.passage_id,)), qvec=qvec)
+            s0 = [c for c in r0.candidates if c.prob is not None]
+            if s0:
+                decision.add(decision_features(s0[0], r0.features[s0[0].row], r0.evidence[s0[0].row], r0.query, r0.weights), 0, q.id)
+        if decision_only:
+            continue
+        seen: set[tuple[int, int]] = set()
+        by_fused = sorted(scored, key=lambda c: -c.fused)[:QUOTE_CANDIDATES]
+        for c in by_fused:
+            article = v.article(c.article_row)
+            para, chunk_span = searcher.paragraph(c, article, qvec)
+            if (c.article_row, para.start) in seen or not para.units:
+                continue
+            seen.add((c.article_row, para.start))
+            windows = unit_windows(para.units)
+            x = window_features(article.body, para, windows, r.query, r.weights, chunk_span)
+            if article.id != q.passage_id:
+                continue
+            labels = [contains_answer(article.body[para.units[i][0] : para.units[j][1]], q.answers) for i, j in windows]
+            if not any(labels):
+                continue  # the quote model learns which run of an answering paragraph to quote
+            for row, label in zip(x, labels):
+                quote.add(row, label, q.id)
+    return passage, decision, quote
+
+
+def fit(rows: Rows, names: list[str], c: float = 1.0) -> dict:
+    """Logistic regression on standardised features, folded back to weights on the raw features."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = rows.arrays()
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-9] = 1.0
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit((x - mu) / sd, y)
+    w = model.coef_[0] / sd
+    b = float(model.intercept_[0] - np.sum(model.coef_[0] * mu / sd))
+    return {"features": names, "weights": {n: round(float(v), 6) for n, v in zip(names, w)}, "bias": round(b, 6)}
+
+
+def passage_free_decision() -> dict:
+    """A placeholder decision model (all weights 0) while the passage model is being fitted."""
+    from retrieval.scoring import DECISION_FEATURES
+
+    return {"features": list(DECISION_FEATURES), "weights": {n: 0.0 for n in DECISION_FEATURES}, "bias": 0.0}
+
+
+def probs(model: dict, x: np.ndarray) -> np.ndarray:
+    w = np.array([model["weights"][n] for n in model["features"]])
+    return 1.0 / (1.0 + np.exp(-(x @ w + model["bias"])))
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic)."""
+    pos, neg = p[y == 1], p[y == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]))
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def gate_curve(y: np.ndarray, p: np.ndarray, thresholds: list[float]) -> list[tuple[float, float, float, float]]:
+    """(threshold, answerable answered, unanswerable declined, precision of answering) per threshold."""
+    out = []
+    for t in thresholds:
+        ans = p >= t
+        answered = float(np.mean(ans[y == 1])) if np.any(y == 1) else float("nan")
+        declined = float(np.mean(~ans[y == 0])) if np.any(y == 0) else float("nan")
+        prec = float(np.mean(y[ans] == 1)) if np.any(ans) else float("nan")
+        out.append((t, answered, declined, prec))
+    return out
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, recall: float) -> float:
+    """The highest threshold (step .01) at which at least `recall` of the answerable rows are answered."""
+    best = 0.0
+    for t in np.round(np.arange(0.01, 1.0, 0.01), 2):
+        if np.mean(p[y == 1] >= t) >= recall:
+            best = float(t)
+    return best
+
+
+def top_hit_rate(rows: Rows, p: np.ndarray) -> float:
+    """Share of questions whose highest-probability row is a positive one."""
+    best: dict[str, tuple[float, int]] = {}
+    for g, pi, yi in zip(rows.group, p, rows.y):
+        if g not in best or pi > best[g][0]:
+            best[g] = (pi, yi)
+    return float(np.mean([yi for _, yi in best.values()])) if best else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, action="append", help="dataset folder (repeatable); default: ../shared/data/{xquad-ar,wikinews-ar}")
+    parser.add_argument("--recall", type=float, default=DEFAULT_RECALL, help="share of answerable questions (half A) the threshold must answer")
+    parser.add_argument("--out", type=Path, default=ROOT / "retrieval" / "params.json")
+    parser.add_argument("--limit", type=int, help="at most N questions per file and half")
+    parser.add_argument("--smoke", action="store_true", help="a few questions, to check the script runs")
+    args = parser.parse_args()
+    quiet()
+    from bot.evaluate import prepare
+    from bot.settings import Settings
+    from retrieval.evaluate import query_vectors, select
+    from retrieval.quote import QUOTE_FEATURES
+    from retrieval.scoring import DECISION_FEATURES, PASSAGE_FEATURES, load_params
+
+    settings = Settings()
+    default = [ROOT.parent / "shared" / "data" / n for n in ("xquad-ar", "wikinews-ar")]
+    datas = args.data or [d for d in default if d.is_dir()]
+    if not datas:
+        print("no development data: give --data DIR (a folder with passages.jsonl and questions*.jsonl)")
+        return 2
+    limit = 8 if args.smoke and not args.limit else args.limit
+    t0 = time.perf_counter()
+    halves: dict[str, tuple[Rows, Rows, Rows]] = {h: (Rows(), Rows(), Rows()) for h in "AB"}
+    sets = []
+    for data in datas:
+        for qfile in dataset_questions(data):
+            dataset, searcher = prepare(settings, data, qfile)
+            index_dir = searcher.version.path.parent.parent
+            searcher.warm_units(index_dir / "units.npz")
+            for half in "AB":
+                qs = select(dataset.questions, half, limit)
+                qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
+                sets.append((half, searcher, qs, qv))
+                for mine, new in zip(halves[half], collect(searcher, qs, qv)):
+                    mine.extend(new)
+                print(f"{data.name}/{qfile.name} half {half}: {len(qs)} questions", file=sys.stderr)
+    pa, qa = halves["A"][0], halves["A"][2]
+    passage = fit(pa, list(PASSAGE_FEATURES))
+    quote = fit(qa, list(QUOTE_FEATURES))
+    # The decision reads the passage model's ranking and log-odds: collect its rows again with the new model.
+    fitted = load_params(json.dumps({"format": 1, "passage": passage, "quote": quote, "decision": {**passage_free_decision(), "threshold": 0.5}}))
+    for half in "AB":
+        halves[half] = (halves[half][0], Rows(), halves[half][2])
+    for half, searcher, qs, qv in sets:
+        searcher.params = fitted
+        halves[half][1].extend(collect(searcher, qs, qv, decision_only=True)[1])
+        # Off topic: the same questions over another dataset's corpus, which never answers them.
+        for _, other, _, _ in sets:
+            if other.version.path != searcher.version.path:
+                other.params = fitted
+                pick = slice(0, OFF_TOPIC_PER_SET)
+                halves[half][1].extend(collect(other, qs[pick], qv[pick], decision_only=True, off_topic=True)[1])
+                break
+    da = halves["A"][1]
+    decision = fit(da, list(DECISION_FEATURES))
+    xd, yd = da.arrays()
+    threshold = choose_threshold(yd, probs(decision, xd), args.recall)
+    decision["threshold"] = threshold
+
+    report: dict = {"seconds": round(time.perf_counter() - t0, 1)}
+    print(f"\nfitted on half A in {report['seconds']} s; rows: passage {len(pa.y)}, decision {len(da.y)}, quote {len(qa.y)}")
+    for name, model, docs in (("passage", passage, PASSAGE_FEATURES), ("decision", decision, DECISION_FEATURES), ("quote", quote, QUOTE_FEATURES)):
+        print(f"\n{name} model (bias {model['bias']:+.3f})")
+        for f in model["features"]:
+            print(f"  {f:12s} {model['weights'][f]:+9.3f}   {docs[f]}")
+    for half, (p, d, q) in halves.items():
+        xp, yp = p.arrays()
+        xq, yq = q.arrays()
+        xd, yd = d.arrays()
+        pp, pq, pdd = probs(passage, xp), probs(quote, xq), probs(decision, xd)
+        report[half] = {
+            "passage_auc": round(auc(yp, pp), 4),
+            "passage_top1_holds_answer": round(top_hit_rate(p, pp), 4),
+            "quote_auc": round(auc(yq, pq), 4),
+            "quote_top1_holds_answer": round(top_hit_rate(q, pq), 4),
+            "decision_auc": round(auc(yd, pdd), 4),
+        }
+        print(f"\nhalf {half}{' (fitted on)' if half == 'A' else ' (held out)'}: " + ", ".join(f"{k} {v}" for k, v in report[half].items()))
+        print("  gate: threshold  answerable-answered  unanswerable-declined  precision")
+        for t, a, dcl, pr in gate_curve(yd, pdd, [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, threshold]):
+            mark = "  <- chosen" if t == threshold else ""
+            print(f"        {t:9.2f}  {a:19.3f}  {dcl:21.3f}  {pr:9.3f}{mark}")
+    check_x = np.vstack(pa.x[:3]) if pa.x else np.zeros((0, len(PASSAGE_FEATURES)))
+    out = {
+        "format": 1,
+        "fitted": "bench/fit_scoring.py on half A of " + ", ".join(d.name for d in datas),
+        "command": "python bench/fit_scoring.py",
+        "recall_target": args.recall,
+        "passage": passage,
+        "decision": decision,
+        "quote": quote,
+        "report": report,
+        "check": {"passage_features": check_x.round(6).tolist(), "passage_probs": probs(passage, check_x.round(6)).round(6).tolist()},
+    }
+    args.out.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out.name}; threshold {threshold} (answers {args.recall} of answerable half-A questions)")
+    if not math.isfinite(threshold):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""What a span of text offers an answer: matched terms, figures, dates (shared by scoring and quoting)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.arabic import normalize, stem, word_spans
+
+_DIGIT_RE = re.compile(r"\d")
+_YEAR_RE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+_NUMBER_WORDS = frozenset(
+    normalize(w)
+    for w in ["اثنان", "اثنين", "ثلاث", "ثلاثة", "اربع", "أربع", "اربعة", "أربعة", "خمس", "خمسة", "ست", "ستة", "سبع", "سبعة", "ثمان", "ثماني", "ثمانية", "تسع", "تسعة", "عشر", "عشرة", "عشرات", "عشرين", "ثلاثين", "اربعين", "خمسين", "مئة", "مائة", "مئات", "الف", "ألف", "الاف", "آلاف", "مليون", "ملايين", "مليار", "مليارات", "نصف", "ربع", "ثلث", "ضعف", "اضعاف"]
+)
+_DATE_WORDS = frozenset(
+    normalize(w)
+    for w in ["يناير", "فبراير", "مارس", "ابريل", "أبريل", "مايو", "يونيو", "يوليو", "اغسطس", "أغسطس", "سبتمبر", "اكتوبر", "أكتوبر", "نوفمبر", "ديسمبر", "كانون", "شباط", "اذار", "آذار", "نيسان", "ايار", "أيار", "حزيران", "تموز", "اب", "آب", "ايلول", "أيلول", "تشرين", "السبت", "الاحد", "الأحد", "الاثنين", "الثلاثاء", "الاربعاء", "الأربعاء", "الخميس", "الجمعة", "امس", "أمس", "اليوم", "غدا", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvidence:
+    """The stemmed terms of a span and whether it states a figure or a date."""
+
+    terms: frozenset[str]
+    figure: bool
+    digit: bool
+    date: bool
+
+
+def span_evidence(text: str) -> SpanEvidence:
+    """Analyse one span of original text for matching and answer-type agreement."""
+    words = [t.norm for t in word_spans(text)]
+    bare = {w[1:] if len(w) > 3 and w[0] in "وب" else w for w in words}
+    bare |= {w[2:] for w in words if w.startswith("ال") and len(w) > 4}
+    digit = bool(_DIGIT_RE.search(normalize(text)))
+    return SpanEvidence(
+        terms=frozenset(stem(w) for w in words),
+        figure=digit or bool(bare & _NUMBER_WORDS),
+        digit=digit,
+        date=bool(_YEAR_RE.search(normalize(text))) or bool(bare & _DATE_WORDS),
+    )
