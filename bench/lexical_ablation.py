@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -34,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from index import arabic  # noqa: E402
-from index.chunking import chunk_article  # noqa: E402
-from index.store import import_bm25s  # noqa: E402
-from retrieval.evaluate import contains_answer, load_passages, split_of  # noqa: E402
+from index import arabic
+from index.chunking import chunk_article
+from index.store import import_bm25s
+from retrieval.evaluate import contains_answer, load_passages, split_of
 
 MRR_K = 10
 ANS_K = 5
@@ -84,6 +83,10 @@ def old_terms(text: str) -> list[str]:
     return out
 
 
+ADOPTED_STEMMER = arabic.STEMMER_SETTINGS
+_ALL_SUFFIXES = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
+
+
 # --- candidate stemmers -----------------------------------------------------------------------
 def _snowball() -> Callable[[str], str] | None:
     try:
@@ -118,16 +121,27 @@ def variants() -> dict[str, tuple[Callable[[str], list[str]], Callable[[str], li
     """label → (document terms, question terms). Each row adds or swaps one thing."""
     old = old_stem
     new = arabic.stem
+    assert arabic.make_stemmer(**ADOPTED_STEMMER)("وبمدينتهم") == new("وبمدينتهم")
+    def a(**changes: object) -> tuple[Callable[[str], list[str]], Callable[[str], list[str]]]:
+        settings = {**ADOPTED_STEMMER, **changes}
+        return _analyser(arabic.make_stemmer(**settings), numbers=False, split_joined=False, pairs=False)
+
     out = {
         "baseline (old light stemmer)": (old_terms, old_terms),
-        "a. clitic/affix stemmer": _analyser(new, numbers=False, split_joined=False, pairs=False),
-        "b. old + joined pairs/hashtags": _analyser(old, numbers=False, split_joined=True, pairs=True),
+        "a. clitic stemmer (adopted: index.arabic.stem)": _analyser(new, numbers=False, split_joined=False, pairs=False),
+        "a, no lone ب/ل/ك stripping": a(bare_proclitic_min=None),
+        "a, lone ب/ل/ك with 3+ letters left": a(bare_proclitic_min=3),
+        "a, also كم كن نا كما, stem 3+": a(suffixes=_ALL_SUFFIXES, pronoun_min=3),
+        "a, no ت→ه before pronouns": a(restore_ta=False),
+        "a, endings may leave 2 letters (مدينة → مد)": a(ending_min=2),
+        "b. old + question pairs, hashtag split": _analyser(old, numbers=False, split_joined=True, pairs=True),
         "d. old + number values": _analyser(old, numbers=True, split_joined=False, pairs=False),
     }
     snow = _snowball()
     if snow is not None:
         out["c. Snowball (PyStemmer)"] = _analyser(snow, numbers=False, split_joined=False, pairs=False)
-    out["a+b+d (index.arabic terms/question_terms)"] = (arabic.terms, arabic.question_terms)
+    out["a+b+d (adopted: index.arabic terms / question_terms)"] = (arabic.terms, arabic.question_terms)
+    out["a+b (no number values)"] = _analyser(new, numbers=False, split_joined=True, pairs=True)
     if snow is not None:
         out["c+b+d (Snowball, pairs, numbers)"] = _analyser(snow, numbers=True, split_joined=True, pairs=True)
     return out
@@ -195,8 +209,8 @@ def ranked_passages(scores: np.ndarray, chunk_passage: np.ndarray, k: int) -> li
     return out
 
 
-def measure(data: Data, doc_fn, q_fn) -> dict[str, dict[str, float]]:
-    """{half: {MRR@10, ansR@5, n}} for one analyser."""
+def measure(data: Data, doc_fn, q_fn, outcomes: dict | None = None) -> dict[str, dict[str, float]]:
+    """{half: {MRR@10, ansR@5, chunkR@3, n}} for one analyser; per-question outcomes into `outcomes`."""
     bm25s = import_bm25s()
     index = bm25s.BM25()
     index.index([doc_fn(t) for t in data.chunk_texts], show_progress=False)
@@ -209,13 +223,18 @@ def measure(data: Data, doc_fn, q_fn) -> dict[str, dict[str, float]]:
         scores = index.get_scores(terms) if terms else np.zeros(len(data.chunk_texts))
         top = ranked_passages(scores, data.chunk_passage, MRR_K)
         best_chunks = [int(r) for r in np.argsort(-scores, kind="stable")[:CHUNK_K] if scores[r] > 0]
-        t["chunk"] += any(contains_answer(data.chunk_texts[r], q.answers) for r in best_chunks)
+        chunk_hit = any(contains_answer(data.chunk_texts[r], q.answers) for r in best_chunks)
+        t["chunk"] += chunk_hit
         if q.passage_id is not None:
             t["gold"] += 1
             gold = pid_index.get(q.passage_id)
             if gold in top:
                 t["rr"] += 1.0 / (top.index(gold) + 1)
-        t["ans"] += any(contains_answer(data.passage_text[p], q.answers) for p in top[:ANS_K])
+        ans_hit = any(contains_answer(data.passage_text[p], q.answers) for p in top[:ANS_K])
+        t["ans"] += ans_hit
+        if outcomes is not None:
+            gold_rank = top.index(pid_index[q.passage_id]) + 1 if q.passage_id in pid_index and pid_index[q.passage_id] in top else None
+            outcomes[(data.name, q.id)] = (q, gold_rank, ans_hit, chunk_hit, terms)
     return {
         h: {
             "MRR@10": t["rr"] / max(1, t["gold"]),
@@ -225,6 +244,15 @@ def measure(data: Data, doc_fn, q_fn) -> dict[str, dict[str, float]]:
         }
         for h, t in tally.items()
     }
+
+
+def print_diff(label: str, base: dict, new: dict) -> None:
+    """Questions whose gold rank, passage answer or chunk answer changed against the baseline."""
+    for key, (q, rank, ans, chunk, terms) in new.items():
+        _, rank0, ans0, chunk0, terms0 = base[key]
+        if (rank, ans, chunk) != (rank0, ans0, chunk0):
+            print(f"    [{label[:2]}] {key[0]} {q.half} {q.id}: gold rank {rank0}→{rank} ans {ans0:d}→{ans:d} "
+                  f"chunk {chunk0:d}→{chunk:d}  {q.question}  {q.answers[:2]}  +{sorted(set(terms) - set(terms0))[:8]}")
 
 
 def demo_rank(doc_fn, q_fn) -> str:
@@ -251,11 +279,14 @@ _SMOKE_PASSAGES = [
     ("s-tag", "انتشر وسم #بغداد_اليوم على مواقع التواصل بعد انقطاع الكهرباء عن أحياء واسعة."),
     ("s-cup", "فاز المنتخب الوطني بكأس البطولة القارية عام 2021 بعد تغلبه على منافسه بركلات الترجيح."),
     ("s-school", "افتتحت الوزارة خمسة عشر مدرسة جديدة في مدنها الشمالية هذا العام."),
+    # Distractors: the question's words, written the way the question writes them, but no answer.
+    ("s-isis-2", "قال أصدقاء شامي ويتنس إنه توقف."),
+    ("s-flood-2", "تضرر منزل واحد في الفيضانات الأخيرة في حي قديم، وتضرر منزل آخر."),
 ]
 _SMOKE_QUESTIONS = [
     ("sq1", "كم عدد متابعي حساب شامي ويتنس؟", ["17700"], "s-isis"),
     ("sq2", "كم بلغ سعر الفائدة بعد قرار البنك المركزي؟", ["5.25"], "s-bank"),
-    ("sq3", "هل تضرر 3000 منزل في الفيضانات؟", ["ثلاثة آلاف"], "s-flood"),
+    ("sq3", "أين تضرر 3000 منزل؟", ["ثلاثة آلاف"], "s-flood"),
     ("sq4", "ما الذي انتشر على وسم بغداد اليوم؟", ["انقطاع الكهرباء"], "s-tag"),
     ("sq5", "متى فاز المنتخب بالكأس القارية؟", ["2021"], "s-cup"),
     ("sq6", "كم مدرسة افتتحت الوزارة، 15؟", ["خمسة عشر"], "s-school"),
@@ -267,8 +298,9 @@ def write_smoke(folder: Path) -> Path:
     root = folder / "smoke-ar"
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "passages.jsonl", "w", encoding="utf-8") as handle:
-        for pid, text in _SMOKE_PASSAGES:
-            handle.write(json.dumps({"id": pid, "title": pid, "text": text}, ensure_ascii=False) + "\n")
+        handle.writelines(
+            json.dumps({"id": pid, "title": pid, "text": text}, ensure_ascii=False) + "\n" for pid, text in _SMOKE_PASSAGES
+        )
     with open(root / "questions.jsonl", "w", encoding="utf-8") as handle:
         for qid, question, answers, pid in _SMOKE_QUESTIONS:
             lang = "en" if question.isascii() else "ar"
@@ -283,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", action="append", type=Path, help="a dataset folder (repeatable)")
     ap.add_argument("--smoke", action="store_true", help="a tiny dataset written to a temporary folder")
     ap.add_argument("--only", action="append", help="run only variants whose label contains this (repeatable)")
+    ap.add_argument("--diff", action="store_true", help="list the questions each variant wins or loses against the baseline")
     args = ap.parse_args(argv)
     print(f"== lexical ablation{' (smoke)' if args.smoke else ''} ==")
     with tempfile.TemporaryDirectory() as tmp:
@@ -306,16 +339,22 @@ def main(argv: list[str] | None = None) -> int:
         heads = [f"{d.name} {h}" for d in datasets for h in ("A", "B")]
         print("\n| variant | " + " | ".join(f"{h} MRR@10 / ansR@5 / chunkR@3" for h in heads) + " | demo |")
         print("|---|" + "---|" * (len(heads) + 1))
+        baseline = None
         for label, (doc_fn, q_fn) in variants().items():
             if args.only and not any(o in label for o in args.only):
                 continue
             t = time.perf_counter()
             cells = []
+            outcomes: dict = {}
             for d in datasets:
-                m = measure(d, doc_fn, q_fn)
+                m = measure(d, doc_fn, q_fn, outcomes)
                 cells += [f"{m[h]['MRR@10']:.3f} / {m[h]['ansR@5']:.3f} / {m[h]['chunkR@3']:.3f}" for h in ("A", "B")]
             print(f"| {label} | " + " | ".join(cells) + f" | {demo_rank(doc_fn, q_fn)} |", flush=True)
             print(f"  {label}: {time.perf_counter() - t:.1f}s", file=sys.stderr)
+            if baseline is None:
+                baseline = outcomes
+            elif args.diff:
+                print_diff(label, baseline, outcomes)
     return 0
 
 

@@ -155,7 +155,7 @@ def _parse_at(tokens: list[tuple[str, str, int, int]], i: int, text: str) -> tup
     seen_any = False
     prev_end = None
     while j < len(tokens):
-        t_raw, t_norm, t_start, t_end = tokens[j]
+        _, t_norm, t_start, t_end = tokens[j]
         if prev_end is not None and not _only_space_between(text, prev_end, t_start):
             break
         cls = _classify(t_norm, first=not seen_any)
