@@ -7,6 +7,7 @@ so callers can always quote the original verbatim.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,8 +30,14 @@ _CHAR_MAP = str.maketrans(
 # A word: letters/digits plus the marks and tatweel that may sit inside an Arabic word.
 _WORD_RE = re.compile(f"[\\w{_TASHKEEL}{_TATWEEL}]+")
 
-_PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
-_SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
+# Proclitic + article clusters, longest first; a bare و is stripped when none of these applies.
+_PREFIXES = ("وبال", "وكال", "فبال", "ولل", "فلل", "وال", "بال", "كال", "فال", "لل", "ال")
+_BARE_PROCLITICS = ("ب", "ل", "ك")  # prepositions written onto a word without the article
+# Plural/feminine endings and third-person pronouns (news is written in the third person;
+# كم/كن/نا/كما mostly end words that are not inflected: محاكم, اماكن, كارولينا, احيانا).
+_SUFFIXES = ("هما", "ها", "هم", "هن", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
+_PRONOUNS = frozenset(("هما", "هم", "هن", "ها", "ه", "كما", "كم", "كن", "نا"))
+_PLURAL_PRONOUNS = frozenset(("هما", "هم", "هن", "كما", "كم", "كن", "نا"))
 
 # Function words and question words: they carry no topic, in either language.
 STOPWORDS = frozenset(
@@ -54,26 +61,70 @@ def normalize(text: str) -> str:
     return _STRIP_RE.sub("", text).translate(_CHAR_MAP).lower()
 
 
-@lru_cache(maxsize=200_000)
-def stem(token: str) -> str:
-    """Light prefix/suffix stemming of one normalised token (Light10-style, conservative)."""
-    if not token or not ("\u0600" <= token[0] <= "\u06ff"):
-        return token
-    if len(token) > 3 and token[0] == "و":
-        token = token[1:]
-    for prefix in _PREFIXES:
-        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
-            token = token[len(prefix) :]
-            break
-    changed = True
-    while changed and len(token) > 2:
-        changed = False
-        for suffix in _SUFFIXES:
-            if token.endswith(suffix) and len(token) - len(suffix) >= 2:
+def make_stemmer(
+    *,
+    suffixes: tuple[str, ...] = _SUFFIXES,
+    pronoun_min: int = 4,
+    restore_ta: bool = True,
+    bare_proclitic_min: int | None = None,
+    ending_min: int = 2,
+) -> Callable[[str], str]:
+    """A light stemmer with these settings (bench/lexical_ablation.py measures the alternatives).
+
+    pronoun_min: the shortest stem a two-letter pronoun (هم هن هما) may leave: تفاهم, لديهم stay whole.
+    restore_ta: حكومتها → حكومت → حكومه, so it meets حكومة (ة is folded to ه).
+    bare_proclitic_min: strip a lone ب/ل/ك (بمدينة) when at least this many letters remain; None: never.
+    ending_min: the shortest stem any other suffix may leave (2: مدينة → مدين → مد; 3: مدين stays).
+    """
+
+    @lru_cache(maxsize=200_000)
+    def stem_(token: str) -> str:
+        if not token or not ("\u0600" <= token[0] <= "\u06ff"):
+            return token
+        bare = False  # a lone ب/ل/ك to take off once the suffixes are gone
+        for prefix in _PREFIXES:
+            if token.startswith(prefix) and len(token) - len(prefix) >= 2:
+                token = token[len(prefix) :]
+                break
+        else:
+            if len(token) > 3 and token[0] == "و":
+                token = token[1:]
+            bare = bare_proclitic_min is not None and token[:1] in _BARE_PROCLITICS
+        changed = True
+        while changed:
+            changed = False
+            for suffix in suffixes:
+                if not token.endswith(suffix):
+                    continue
+                floor = pronoun_min if suffix in _PLURAL_PRONOUNS else ending_min
+                if len(token) - len(suffix) < floor:
+                    continue
                 token = token[: -len(suffix)]
+                if suffix in _PRONOUNS and restore_ta and len(token) >= 5 and token[-1] == "ت" and not token.endswith("ات"):
+                    token = token[:-1] + "ه"
                 changed = True
                 break
-    return token
+        # After the suffixes, so the length test sees the stem: لاعبين → لاعب stays whole like لاعب.
+        if bare and len(token) - 1 >= bare_proclitic_min:  # type: ignore[operator]
+            token = token[1:]
+        return token
+
+    return stem_
+
+
+# Chosen on half A of the development sets, checked on half B (bench/RESULTS.md, lexical ablation).
+STEMMER_SETTINGS = {"bare_proclitic_min": 4, "ending_min": 3}
+_stem = make_stemmer(**STEMMER_SETTINGS)
+
+
+def stem(token: str) -> str:
+    """Light stemming of one normalised token: proclitics, the article and attached pronouns off.
+
+    Light10-style and conservative: و, or one article/preposition cluster (وبال, بال, لل, ال …);
+    then third-person pronouns (ه ها هم هن هما) and plural/feminine endings, repeatedly. A plural
+    pronoun is only cut from a long word, so short words stay whole; حكومتها meets حكومة.
+    """
+    return _stem(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +147,104 @@ def word_spans(text: str) -> list[Token]:
 
 
 def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
-    """The BM25 terms of a text: normalised, stemmed, function words dropped."""
-    out = []
+    """The BM25 terms of a document (or any text): normalised, stemmed, function words dropped.
+
+    Also: the parts of joined hashtags (`#بغداد_اليوم` → بغداد, يوم) and the value of each figure
+    written in words or with separators (`ثلاثة آلاف` → 3000, `17,700` → 17700), words kept too.
+    """
+    return [t.term for t in term_spans(text, keep_stopwords=keep_stopwords)]
+
+
+def question_terms(text: str) -> list[str]:
+    """The BM25 terms of a question: `terms(text)` plus each pair of adjacent content words joined.
+
+    News writes handles and names joined (`@شاميويتنس`, `عبدالله`) where a reader types them apart
+    (`شامي ويتنس`); the joined pair finds them. A superset of `terms(text)`.
+    """
+    return [t.term for t in term_spans(text, question=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class TermSpan:
+    """One search term and the span of the original text it came from (a word, a hashtag part,
+    a figure written in several words, or — for questions — two adjacent words)."""
+
+    term: str
+    start: int
+    end: int
+
+
+def term_spans(
+    text: str,
+    *,
+    keep_stopwords: bool = False,
+    question: bool = False,
+    stemmer: Callable[[str], str] | None = None,
+    numbers: bool = True,
+    split_joined: bool = True,
+) -> list[TermSpan]:
+    """The terms of `text` in order with their spans: what `terms` and `question_terms` return.
+
+    question=True adds the joined pair of each two adjacent content words. The keyword
+    arguments after it exist so bench/lexical_ablation.py can measure each part on its own.
+    """
+    stem_fn = stemmer or stem
+    out: list[TermSpan] = []
+    prev: tuple[str, int, int] | None = None  # the previous content word (normalised), for pairs
     for m in _WORD_RE.finditer(text):
         norm = normalize(m.group())
-        if not norm or (not keep_stopwords and norm in STOPWORDS):
+        if not norm:
             continue
-        out.append(stem(norm))
+        parts = _joined_parts(norm, m.group()) if split_joined else None
+        if parts:
+            for p_norm, p_start, p_end in parts:
+                if keep_stopwords or p_norm not in STOPWORDS:
+                    out.append(TermSpan(stem_fn(p_norm), m.start() + p_start, m.start() + p_end))
+            whole = norm.replace("_", "")
+            if whole.isalpha() and "_" not in m.group() and len(parts) > 1:
+                out.append(TermSpan(stem_fn(whole), m.start(), m.end()))  # ShamiWitness: the whole handle too
+            prev = None
+            continue
+        if not keep_stopwords and norm in STOPWORDS:
+            prev = None
+            continue
+        out.append(TermSpan(stem_fn(norm), m.start(), m.end()))
+        if question:
+            if prev is not None and not text[prev[2] : m.start()].strip() and norm.isalpha() and prev[0].isalpha():
+                out.append(TermSpan(stem_fn(prev[0] + norm), prev[1], m.end()))
+            prev = (norm, m.start(), m.end()) if norm not in STOPWORDS else None
+    if numbers:
+        from index.numbers import number_spans  # here: index.numbers imports this module
+
+        for n in number_spans(text):
+            raw = normalize(text[n.start : n.end])
+            if n.from_words or not raw.isdigit():
+                out.append(TermSpan(n.term, n.start, n.end))
+        out.sort(key=lambda t: (t.start, t.end))
     return out
+
+
+_CAMEL_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _joined_parts(norm: str, raw: str) -> list[tuple[str, int, int]] | None:
+    """The words inside one joined token — `بغداد_اليوم`, `ShamiWitness` — with spans; None if it is one word.
+
+    Offsets are into `raw`; normalising never changes a token's length except by dropping marks,
+    so parts are only cut where raw and norm line up (no marks), else the token stays whole.
+    """
+    if "_" in raw:
+        out, pos = [], 0
+        for piece in raw.split("_"):
+            p = normalize(piece)
+            if p:
+                out.append((p, pos, pos + len(piece)))
+            pos += len(piece) + 1
+        return out or None
+    if raw.isascii() and any(c.isupper() for c in raw[1:]) and any(c.islower() for c in raw):
+        pieces = [(m.group().lower(), m.start(), m.end()) for m in _CAMEL_RE.finditer(raw)]
+        return pieces if len(pieces) > 1 else None
+    return None
 
 
 # Sentence ends: full stop, !, ?, Arabic question mark, semicolons, ellipsis, then closing
