@@ -254,7 +254,7 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
         a = searcher.answer(q)
         for name, value in a.timings.items():
             stages.setdefault(name, []).append(value)
-        if "total" in a.timings and searcher.lexical.weigh(analyse(q)).known_share >= 0.5:
+        if "total" in a.timings and searcher.lexicon.weigh(analyse(q)).known_share >= 0.5:
             worded.append(a.timings["total"])
     recall, recall_raw = [], []
     raw = DenseParams(exact_rerank=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.arabic import normalize, stem, word_spans
+from index.arabic import normalize, terms, word_spans
 
 _DIGIT_RE = re.compile(r"\d")
 _YEAR_RE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
@@ -36,7 +36,7 @@ def span_evidence(text: str) -> SpanEvidence:
     bare |= {w[2:] for w in words if w.startswith("ال") and len(w) > 4}
     digit = bool(_DIGIT_RE.search(normalize(text)))
     return SpanEvidence(
-        terms=frozenset(stem(w) for w in words),
+        terms=frozenset(terms(text, keep_stopwords=True)),
         figure=digit or bool(bare & _NUMBER_WORDS),
         digit=digit,
         date=bool(_YEAR_RE.search(normalize(text))) or bool(bare & _DATE_WORDS),

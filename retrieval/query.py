@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from index.arabic import STOPWORDS, normalize, stem, word_spans
+from index.arabic import normalize, question_terms, terms, word_spans
+from index.numbers import number_spans
 
 
 class QType(str, Enum):
@@ -53,7 +54,6 @@ _AR_PHRASES = {
     QType.HOW_MANY: re.compile(r"ما (?:عدد|نسبه|قيمه|مبلغ)"),
 }
 _YEAR_RE = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
-_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,8 @@ class Query:
     text: str
     norm: str
     words: tuple[str, ...]  # normalised words, function words included
-    terms: tuple[str, ...]  # stemmed content terms, in order (what BM25 and highlighting match)
+    terms: tuple[str, ...]  # BM25 terms: stemmed content words, figure values, joined word pairs (index.arabic.question_terms)
+    pairs: frozenset[str]  # the terms that are two adjacent words joined (`شامي ويتنس` → شاميويتنس): count only where the corpus has them
     script: Script
     qtype: QType
     numbers: tuple[str, ...]
@@ -129,11 +130,12 @@ def analyse(question: str) -> Query:
     tokens = word_spans(question)
     words = tuple(t.norm for t in tokens)
     norm = " ".join(words)
-    terms = tuple(stem(w) for w in words if w not in STOPWORDS)
+    all_terms = tuple(question_terms(question))
+    pairs = frozenset(all_terms) - frozenset(terms(question))
     script = _script(question)
-    numbers = tuple(_NUMBER_RE.findall(norm))
+    numbers = tuple(dict.fromkeys(n.term for n in number_spans(question)))
     years = tuple(int(y) for y in _YEAR_RE.findall(norm))
-    return Query(question, norm, words, terms, script, _qtype(norm, words, script), numbers, years)
+    return Query(question, norm, words, all_terms, pairs, script, _qtype(norm, words, script), numbers, years)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,8 @@ def weigh(query: Query, idf: Callable[[str], float | None], unknown_idf: float) 
     weights: dict[str, float] = {}
     for term in query.terms:
         w = idf(term)
+        if w is None and term in query.pairs:
+            continue  # most adjacent word pairs are no joined name: only those the corpus uses count
         weights[term] = max(weights.get(term, 0.0), w if w is not None else 0.0)
     known = sum(w for w in weights.values() if w > 0)
     missing = unknown_idf * sum(1 for w in weights.values() if w <= 0)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.arabic import word_spans
+from index.arabic import term_spans, word_spans
+from index.numbers import number_spans
 from index.chunking import chunk_sentences
 from retrieval.evidence import span_evidence
 from retrieval.query import QType, Query, TermWeights
@@ -123,15 +124,18 @@ def cut(body: str, s: int, e: int, max_chars: int = MAX_QUOTE_CHARS) -> int:
 
 
 def highlight_spans(text: str, query: Query, weights: TermWeights) -> tuple[tuple[int, int], ...]:
-    """Spans (relative to `text`) of words matching a question term, and figures a how-many/when question asks for."""
-    from index.arabic import stem
-
-    number_q = query.qtype in (QType.HOW_MANY, QType.WHEN)
-    out = []
-    for t in word_spans(text):
-        term = stem(t.norm)
-        if weights.weights.get(term, 0.0) > 0 or (number_q and t.norm.isdigit() and t.norm not in query.numbers):
-            out.append((t.start, t.end))
+    """Spans (relative to `text`) of words matching a question term, and the figures a how-many/when question asks for."""
+    spans = {(t.start, t.end) for t in term_spans(text, keep_stopwords=True) if weights.weights.get(t.term, 0.0) > 0}
+    if query.qtype in (QType.HOW_MANY, QType.WHEN):
+        asked = set(query.numbers)
+        spans |= {(n.start, n.end) for n in number_spans(text) if n.term not in asked}
+    # Overlapping spans (a figure written in words that also matched a term) merge into one.
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
     return tuple(out)
 
 

@@ -71,7 +71,7 @@ class Searcher:
         self.embedder = embedder
         self.config = config
         self.params = params or shipped_params()
-        self.lexical = LexicalSide(version)
+        self.lexicon = LexicalSide(version)
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
 
@@ -94,14 +94,14 @@ class Searcher:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         timings = timings if timings is not None else {}
         query = question if isinstance(question, Query) else analyse(question)
-        weights = self.lexical.weigh(query)
+        weights = self.lexicon.weigh(query)
         cfg = self.config
         mask = filter_mask(self.version, filters)
         lex: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
         if mode in ("fused", "lexical"):
             t = time.perf_counter()
-            lex = self.lexical.search(query, cfg.candidates, mask)
+            lex = self.lexical(query, cfg.candidates, mask)
             timings["lexical"] = time.perf_counter() - t
         if mode in ("fused", "dense"):
             t = time.perf_counter()
@@ -109,8 +109,7 @@ class Searcher:
                 qvec = self.embedder.encode_queries([query.text])[0]
             timings["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            params = DenseParams(cfg.nprobe, cfg.ef_search, cfg.exact_rerank)
-            dense = dense_candidates(self.version, qvec, cfg.candidates, params, mask)
+            dense = self.dense(qvec, cfg.candidates, mask)
             timings["dense"] = time.perf_counter() - t
         t = time.perf_counter()
         cands = merge(lex, dense, np.asarray(self.version.chunk_article))
@@ -134,6 +133,15 @@ class Searcher:
             ranking.candidates = sorted(head, key=order) + rest
         timings["fusion"] = time.perf_counter() - t
         return ranking
+
+    def lexical(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-n chunk rows by BM25 (the candidates stage's lexical side)."""
+        return self.lexicon.search(query, n, mask)
+
+    def dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-n chunk rows by cosine similarity (the candidates stage's dense side)."""
+        cfg = self.config
+        return dense_candidates(self.version, qvec, n, DenseParams(cfg.nprobe, cfg.ef_search, cfg.exact_rerank), mask)
 
     def decision(self, ranking: Ranking, cand: Candidate) -> Decision:
         """Whether `cand` answers the question well enough to be quoted on its own."""

@@ -70,3 +70,43 @@ def test_onnx_speed_prints_throughput_and_quality_against_torch() -> None:
     for backend in ("onnx", "onnx-int8"):
         ran = re.search(rf"^{backend} +{NUMBER} chunks/s +MRR@10 {NUMBER} .*ratio {NUMBER}x torch, MRR@10 [+-]{NUMBER}", out, re.M)
         assert ran or re.search(rf"^{backend} +SKIPPED: no ONNX export", out, re.M), out
+
+
+def _tiny_dataset(root: Path) -> Path:
+    """The bundled and test articles as passages.jsonl, with the known-item questions and their gold ids."""
+    import json
+
+    from index.articles import load_corpus
+    from tests.test_known_items import KNOWN_ITEMS
+
+    data = root / "tiny-dev"
+    data.mkdir()
+    articles = load_corpus(ROOT / "corpus").articles + load_corpus(ROOT / "tests" / "data" / "corpus").articles
+    by_title = {a.title: a for a in articles}
+    with (data / "passages.jsonl").open("w", encoding="utf-8") as f:
+        for i, a in enumerate(articles):
+            f.write(json.dumps({"id": f"p{i}", "title": a.title, "text": a.body}, ensure_ascii=False) + "\n")
+    ids = {a.title: f"p{i}" for i, a in enumerate(articles)}
+    with (data / "questions.jsonl").open("w", encoding="utf-8") as f:
+        for n, (question, expected, source) in enumerate(KNOWN_ITEMS):
+            assert source[0] in by_title
+            row = {"id": f"q{n}", "question": question, "answers": [expected], "passage_id": ids[source[0]], "lang": "en" if question.isascii() else "ar"}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return data
+
+
+@pytest.mark.timeout(400)
+def test_fit_scoring_fits_prints_weights_and_writes_loadable_params(tmp_path: Path, models_dir: Path) -> None:
+    from retrieval.scoring import DECISION_FEATURES, PASSAGE_FEATURES, load_params
+
+    data = _tiny_dataset(tmp_path)
+    out = tmp_path / "params.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEWSQA_MODELS_DIR": str(models_dir), "NEWSQA_INDEX_DIR": str(tmp_path / "index")}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "fit_scoring.py"), "--smoke", "--data", str(data), "--out", str(out)],
+                          capture_output=True, text=True, timeout=380, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    for name in (*PASSAGE_FEATURES, *DECISION_FEATURES):
+        assert re.search(rf"^  {name} +[+-]{NUMBER}", proc.stdout, re.M), (name, proc.stdout)
+    assert re.search(r"half B \(held out\): passage_auc", proc.stdout)
+    params = load_params(out.read_text(encoding="utf-8"))
+    assert 0.0 <= params.threshold < 1.0 and params.passage.weights.shape == (len(PASSAGE_FEATURES),)

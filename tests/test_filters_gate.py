@@ -105,3 +105,29 @@ def test_gate_says_nothing_found_off_topic(searcher: Searcher, question: str) ->
 def test_gate_answers_on_topic(searcher: Searcher, question: str) -> None:
     answer = searcher.answer(question)
     assert answer.found and answer.hits, question
+
+
+CONTENT_FREE = ["؟؟؟!!!", "🙂🔥🙏", "\u200b\u200c\u200d", "\u202b\u2067\u200f؟"]
+
+
+@pytest.mark.parametrize("question", CONTENT_FREE)
+def test_content_free_questions_are_declined(searcher: Searcher, question: str) -> None:
+    answer = searcher.answer(question)
+    assert not answer.found and answer.hits == [] and answer.declined == "content-free"
+
+
+def test_code_instead_of_a_question_is_declined(searcher: Searcher) -> None:
+    answer = searcher.answer("'; DROP TABLE articles; --")
+    assert not answer.found and answer.hits == [] and answer.declined == "no-answer"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["كم قاربا تضرر في ميناء الصيادين؟", "بكم رفع البنك المركزي سعر الفائدة؟", "How much did the central bank raise interest rates?"],
+)
+def test_gold_removed_questions_are_declined(searcher: Searcher, question: str) -> None:
+    answered = searcher.answer(question)
+    assert answered.found
+    gold = answered.hits[0].source.article_id
+    without = searcher.answer(question, filters=SearchFilters(exclude_articles=(gold,)))
+    assert not without.found and without.hits == [], [h.quote.text[:60] for h in without.hits]

@@ -1,0 +1,80 @@
+"""What each stage of the answer pipeline adds, on both halves of the development sets (fused).
+
+    python bench/ablation.py [--data DIR ...] [--limit N]
+
+Rows switch the stages on one at a time: fusion order with one quote per article (the old
+evaluation), + the fitted passage model, + diversification that lets one article fill the places
+when no other competes, + the fitted answer/no-answer threshold (the product as shipped).
+Columns: MRR@10 / ansR@5 / quoteR@3 per dataset, language and half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._common import header, quiet  # noqa: E402
+
+ROWS = [
+    ("fusion order, 1 quote per article, no gate", {"rerank": False, "per_article": 1, "threshold": 0.0}),
+    ("+ fitted passage model", {"rerank": True, "per_article": 1, "threshold": 0.0}),
+    ("+ diversification that never hides the answer (2 per article, fill)", {"rerank": True, "per_article": 2, "threshold": 0.0}),
+    ("+ fitted no-answer threshold (as shipped)", {}),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, action="append")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    quiet()
+    header("ablation of the answer pipeline", args.smoke)
+    from bot.evaluate import prepare
+    from bot.settings import Settings
+    from retrieval.evaluate import evaluate, query_vectors, select
+
+    settings = Settings()
+    default = [ROOT.parent / "shared" / "data" / n for n in ("xquad-ar", "wikinews-ar")]
+    datas = args.data or [d for d in default if d.is_dir()]
+    if not datas:
+        print("no development data: give --data DIR")
+        return 2
+    limit = 5 if args.smoke and not args.limit else args.limit
+    columns: list[str] = []
+    table: dict[str, list[str]] = {label: [] for label, _ in ROWS}
+    for data in datas:
+        for qfile in sorted(data.glob("questions*.jsonl")):
+            dataset, searcher = prepare(settings, data, qfile)
+            index_dir = searcher.version.path.parent.parent
+            searcher.warm_units(index_dir / "units.npz")
+            base = searcher.config
+            langs = sorted({q.lang for q in dataset.questions if q.lang}) or [None]
+            for lang in langs:
+                for half in "AB":
+                    qs = select(dataset.questions, half, limit, lang)
+                    if not qs:
+                        continue
+                    qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
+                    tag = "en" if (lang == "en" or qfile.name.endswith(".en.jsonl")) else "ar"
+                    columns.append(f"{data.name} {tag} {half}")
+                    for label, changes in ROWS:
+                        searcher.config = replace(base, **changes)
+                        m = evaluate(searcher, qs, ["fused"], qv, dataset.passage_level)["fused"]
+                        table[label].append(f"{m['MRR@10']:.3f} / {m['ansR@5']:.3f} / {m['quoteR@3']:.3f}")
+                    searcher.config = base
+    print("| change | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for label, cells in table.items():
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
