@@ -81,12 +81,12 @@ def collect(searcher, questions, qvecs, decision_only: bool = False, off_topic: 
             label = ids[c.article_row] == q.passage_id and contains_answer(v.chunk_text(c.row), q.answers)
             passage.add(r.features[c.row], label, q.id)
         top = scored[0]
-        decision.add(decision_features(top, r.features[top.row], r.evidence[top.row], r.query, r.weights), int(not off_topic), q.id)
+        decision.add(decision_features(top, r.features[top.row], r.evidence[top.row], r.query, r.weights, r.dense_median), int(not off_topic), q.id)
         if q.passage_id and not off_topic:
             r0 = searcher.rank(q.question, "fused", SearchFilters(exclude_articles=(q.passage_id,)), qvec=qvec)
             s0 = [c for c in r0.candidates if c.prob is not None]
             if s0:
-                decision.add(decision_features(s0[0], r0.features[s0[0].row], r0.evidence[s0[0].row], r0.query, r0.weights), 0, q.id)
+                decision.add(decision_features(s0[0], r0.features[s0[0].row], r0.evidence[s0[0].row], r0.query, r0.weights, r0.dense_median), 0, q.id)
         if decision_only:
             continue
         seen: set[tuple[int, int]] = set()

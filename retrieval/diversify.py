@@ -14,15 +14,20 @@ def diversify(ranked: Sequence[Candidate], per_article: int, competes: Callable[
 
     The first is always the best. Others must compete (be relevant on their own). An article
     gets at most `per_article` places while other competing articles wait; those held back
-    follow afterwards, so with fewer articles than places the same article fills them.
+    follow afterwards, and then the best article's further passages, so with fewer articles
+    than places the same article fills them.
     """
     if not ranked:
         return
     yield ranked[0]
-    count = {ranked[0].article_row: 1}
+    best = ranked[0].article_row
+    count = {best: 1}
     held: list[Candidate] = []
+    fill: list[Candidate] = []
     for cand in ranked[1:]:
         if not competes(cand):
+            if cand.article_row == best:
+                fill.append(cand)
             continue
         if per_article and count.get(cand.article_row, 0) >= per_article:
             held.append(cand)
@@ -30,6 +35,7 @@ def diversify(ranked: Sequence[Candidate], per_article: int, competes: Callable[
         count[cand.article_row] = count.get(cand.article_row, 0) + 1
         yield cand
     yield from held
+    yield from fill
 
 
 def jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:

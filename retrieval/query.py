@@ -53,6 +53,11 @@ _AR_PHRASES = {
     QType.WHY: re.compile(r"ما (?:سبب|الذي دفع)|(?:لاي|لأي) سبب"),
     QType.HOW_MANY: re.compile(r"ما (?:عدد|نسبه|قيمه|مبلغ)"),
 }
+# Code pasted instead of a question (SQL, shell, markup): nothing a news archive can answer.
+_CODE_RE = re.compile(
+    r"(?i)\b(?:drop|truncate|alter)\s+(?:table|database)\b|\bunion\s+(?:all\s+)?select\b|\bdelete\s+from\b|\binsert\s+into\b"
+    r"|;\s*--|'\s*(?:or|and)\s+\d+\s*=\s*\d+|<\s*/?\s*script\b|\$\(|\{\{"
+)
 _YEAR_RE = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 
@@ -72,8 +77,8 @@ class Query:
 
     @property
     def content_free(self) -> bool:
-        """No word that could match anything: punctuation, emoji, invisible characters only."""
-        return not self.terms and not self.numbers
+        """No word that could match anything (punctuation, emoji, invisible characters), or code instead of a question."""
+        return (not self.terms and not self.numbers) or bool(_CODE_RE.search(self.text))
 
     @property
     def arabic(self) -> bool:

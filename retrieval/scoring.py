@@ -39,6 +39,7 @@ PASSAGE_FEATURES = {
     "cov_x_known": "word_cov × known_share",
     "figure": "a how-many question and a chunk stating a figure",
     "date": "a when question and a chunk stating a year or a date",
+    "figure_x_cov": "figure × word_cov: the figure stands among the question's words",
     "lead": "the article's first chunk (news leads carry the main facts)",
 }
 # The answer/no-answer decision reads the best candidate after scoring.
@@ -51,6 +52,7 @@ DECISION_FEATURES = {
     "arabic": "the question is in Arabic script",
     "cov_x_known": "word_cov × known_share",
     "missing": "idf (scaled 0..1) of the rarest known question word the best passage lacks: an entity it never names",
+    "peak": "best passage's cosine minus the median of the dense candidates': off-topic questions find nothing that stands out",
 }
 
 
@@ -150,13 +152,16 @@ def passage_features(
                 cov * known,
                 float(query.qtype is QType.HOW_MANY and ev.figure),
                 float(query.qtype is QType.WHEN and ev.date),
+                float(query.qtype is QType.HOW_MANY and ev.figure) * cov,
                 float(lead),
             ]
         )
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(PASSAGE_FEATURES))
 
 
-def decision_features(top: Candidate, top_row: Sequence[float], evidence: SpanEvidence, query: Query, weights: TermWeights) -> np.ndarray:
+def decision_features(
+    top: Candidate, top_row: Sequence[float], evidence: SpanEvidence, query: Query, weights: TermWeights, dense_median: float | None
+) -> np.ndarray:
     """DECISION_FEATURES of the best candidate (`top_row` is its passage-feature row)."""
     f = dict(zip(PASSAGE_FEATURES, top_row))
     missing = max((w for t, w in weights.weights.items() if w > 0 and t not in evidence.terms), default=0.0) / (weights.max_idf or 1.0)
@@ -171,5 +176,6 @@ def decision_features(top: Candidate, top_row: Sequence[float], evidence: SpanEv
             float(query.arabic),
             f["word_cov"] * weights.known_share,
             missing,
+            f["dense"] - dense_median if dense_median is not None else 0.0,
         ]
     )

@@ -61,6 +61,7 @@ class Ranking:
     qvec: np.ndarray | None = None
     features: dict[int, np.ndarray] = field(default_factory=dict)  # passage features by row (scored ones)
     evidence: dict[int, SpanEvidence] = field(default_factory=dict)
+    dense_median: float | None = None  # median cosine of the dense candidates: how much the best stands out
 
 
 class Searcher:
@@ -99,6 +100,7 @@ class Searcher:
         mask = filter_mask(self.version, filters)
         lex: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
+        dense_median = None
         if mode in ("fused", "lexical"):
             t = time.perf_counter()
             lex = self.lexical(query, cfg.candidates, mask)
@@ -110,12 +112,14 @@ class Searcher:
             timings["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             dense = self.dense(qvec, cfg.candidates, mask)
+            dense_median = float(np.median([d for _, d in dense])) if dense else None
             timings["dense"] = time.perf_counter() - t
         t = time.perf_counter()
         cands = merge(lex, dense, np.asarray(self.version.chunk_article))
         fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
         cands.sort(key=lambda c: (-c.fused, c.row))
         ranking = Ranking(query, weights, cands, qvec)
+        ranking.dense_median = dense_median if dense else None
         if mode == "fused" and qvec is not None and cands:
             head = cands[: cfg.scored]
             for c, vecs in zip(head, self.unit_vectors([c.row for c in head])):
@@ -148,7 +152,7 @@ class Searcher:
         row = ranking.features.get(cand.row)
         if row is None:  # lexical/dense diagnostics modes, or a candidate the model did not score
             return Decision(True, 1.0)
-        x = decision_features(cand, row, ranking.evidence[cand.row], ranking.query, ranking.weights)
+        x = decision_features(cand, row, ranking.evidence[cand.row], ranking.query, ranking.weights, ranking.dense_median)
         return decide(self.params.decision, x, self.threshold)
 
     def competes(self, ranking: Ranking, cand: Candidate, mode: str) -> bool:

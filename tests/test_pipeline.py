@@ -88,6 +88,8 @@ def test_diversify_caps_an_article_only_while_others_compete() -> None:
     assert everyone == [0, 1, 3, 2, 4]  # article 7 waits behind article 8, then fills the places
     alone = [c.row for c in diversify(ranked, 2, lambda c: c.article_row == 7)]
     assert alone == [0, 1, 2, 4]  # nothing else competes: the same article fills every place
+    weak = [c.row for c in diversify(ranked, 2, lambda c: False)]
+    assert weak == [0, 1, 2, 4]  # the best article's further passages fill places no other article competes for
     assert [c.row for c in diversify(ranked, 0, lambda c: True)] == [0, 1, 2, 3, 4]
 
 
