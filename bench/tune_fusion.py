@@ -98,7 +98,7 @@ def main() -> int:
         qv = query_vectors(qs, emb.encode_queries, index_dir, emb.name)
         data = lists(s, qs, qv)
         print(f"== {lang} split {args.split}")
-        print("lexical only", score(s, qs, [(l, [], c) for l, _, c in data], "rrf", {"k": 60, "pow": 0, "floor": 0}))
+        print("lexical only", score(s, qs, [(lex, [], c) for lex, _, c in data], "rrf", {"k": 60, "pow": 0, "floor": 0}))
         print("dense only", score(s, qs, [([], d, c) for _, d, c in data], "rrf", {"k": 60, "pow": 1, "floor": 0}))
         for k, pw, fl in itertools.product((10, 30, 60), (1, 2), (0.0, 0.3, 0.5)):
             print("rrf", k, pw, fl, "{:.4f} {:.4f} {:.4f}".format(*score(s, qs, data, "rrf", {"k": k, "pow": pw, "floor": fl})))

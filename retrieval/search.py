@@ -16,8 +16,8 @@ from index.arabic import terms
 from index.dense import DenseParams
 from index.dense import search as dense_search
 from index.embedder import Embedder
-from index.errors import ModelMismatchError, NewsqaError
-from index.store import IndexVersion, open_current, read_current
+from index.errors import NewsqaError
+from index.store import IndexVersion, check_model, open_current, read_current
 from retrieval.quote import QueryTerms, choose_quote, count_question, make_quote, numeric_question, query_terms, quote_units, states_quantity
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
@@ -491,14 +491,7 @@ class LiveSearcher:
     def _open(self) -> IndexVersion:
         """Load the current version, refusing one whose vectors come from another model than ours."""
         version = open_current(self.index_dir)
-        built = version.manifest.get("model", {})
-        if built.get("name") != self.embedder.name or int(built.get("dim", -1)) != self.embedder.dim:
-            version.close()
-            raise ModelMismatchError(
-                f"index version {version.name} was built with {built.get('name')} (dim {built.get('dim')}), "
-                f"but questions are embedded with {self.embedder.name} (dim {self.embedder.dim}); "
-                f"set NEWSQA_EMBEDDING_MODEL to match or rebuild with `newsqa index update`"
-            )
+        check_model(version, self.embedder)
         return version
 
     def refresh(self) -> Searcher:

@@ -32,7 +32,7 @@ def test_files_on_disk_line_up(built_index: Path) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert np.allclose(index.reconstruct(5), vectors[5], atol=1e-6)
     # Chunk offsets slice the stored original bodies; sources come along.
-    for start, end, body, section in db.execute(
+    for start, end, body, _section in db.execute(
         'SELECT c.start, c."end", a.body, c.section FROM chunks c JOIN articles a ON a.row = c.article_row'
     ):
         assert 0 <= start < end <= len(body)
