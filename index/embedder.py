@@ -22,7 +22,8 @@ ONNX_BACKENDS = ("onnx", "onnx-int8")
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors (inner product = cosine)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def dim(self) -> int: ...

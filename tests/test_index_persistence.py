@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def test_new_process_answers_identically(built_index: Path, searcher, models_dir
         out = subprocess.run(
             [sys.executable, "-m", "bot.cli", "ask", q, "--json", "-k", "3", "--index-dir", str(built_index)],
             cwd=ROOT, capture_output=True, text=True, timeout=300,
-            env={"PATH": "/usr/bin:/bin", "NEWSQA_MODELS_DIR": str(models_dir), "HF_HUB_OFFLINE": "1", "HOME": "/tmp"},
+            env={"PATH": "/usr/bin:/bin", "NEWSQA_MODELS_DIR": str(models_dir), "HF_HUB_OFFLINE": "1",
+                 "NEWSQA_HOME": os.environ["NEWSQA_HOME"]},
         )
         assert out.returncode == 0, out.stderr
         got = json.loads(out.stdout)
