@@ -1,6 +1,6 @@
 """What each change did: fused-mode figures on both halves, ar and en, adding one change at a time.
 
-    NEWSQA_THREADS=1 NEWSQA_MODELS_DIR=/work/main/models python bench/ablation.py
+    NEWSQA_THREADS=1 python bench/ablation.py
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import xquad_dir
 from bot.settings import Settings
 from index.embedder import configure_threads
 from index.store import open_current
@@ -18,7 +19,7 @@ from retrieval import quote, search
 from retrieval.evaluate import cache_dir_for, evaluate, load_dataset, load_questions, query_vectors, select
 from retrieval.search import Searcher
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"
+DATA = xquad_dir()  # NEWSQA_XQUAD_DIR, else ../shared/data/xquad-ar beside the checkout, else the shipped slice
 
 # (label, SearchConfig changes, quote module settings, search module settings)
 STEPS = [

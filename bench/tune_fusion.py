@@ -1,7 +1,7 @@
 """Offline tuning of fusion on one split: lexical and dense lists are computed once per
 question, then each fusion variant is scored in numpy (passage MRR@10 and ansR@1/5).
 
-    NEWSQA_MODELS_DIR=/work/main/models python bench/tune_fusion.py --split A
+    python bench/tune_fusion.py --split A
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import xquad_dir
 from bot.settings import Settings
 from index.store import open_current
 from retrieval.evaluate import cache_dir_for, contains_answer, load_dataset, load_questions, query_vectors, select
 from retrieval.quote import query_terms
 from retrieval.search import Searcher
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"
+DATA = xquad_dir()  # NEWSQA_XQUAD_DIR, else ../shared/data/xquad-ar beside the checkout, else the shipped slice
 
 
 def lists(searcher: Searcher, qs, qv):
