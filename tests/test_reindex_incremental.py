@@ -115,6 +115,7 @@ def test_keep_versions_setting_refuses_below_two(monkeypatch) -> None:
     [
         (HashEmbedder(name="test/other-model", salt="B"), "embedding model changed"),
         (HashEmbedder(dim=32, salt="B"), "embedding dimension changed"),
+        (HashEmbedder(salt="B", fingerprint="sha256:" + "b" * 64), "embedding model weights changed"),
     ],
 )
 def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedder, reason: str) -> None:
@@ -125,7 +126,7 @@ def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedde
     assert reason in (report.full_rebuild_reason or "")
     assert report.embedded_chunks == report.total_chunks == other.passages_encoded == old.n_chunks
     new = open_current(index_dir)
-    assert new.manifest["model"] == {"name": other.name, "dim": other.dim, "backend": "torch"}
+    assert new.manifest["model"] == {"name": other.name, "dim": other.dim, "backend": "torch", "fingerprint": other.fingerprint}
     assert new.vectors.shape == (old.n_chunks, other.dim) and new.faiss.d == other.dim
     # No vector of the old model survives: every row equals the new model's encoding of its chunk.
     ids = [r[0] for r in new.db.execute("SELECT id FROM chunks ORDER BY row")]
