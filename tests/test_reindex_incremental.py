@@ -136,7 +136,7 @@ def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedde
     # The old version is untouched and still loads.
     assert IndexVersion(index_dir / "versions" / "v000001").manifest["model"]["name"] == "test/hash-embedder"
     # Next run with the new model is incremental again.
-    again = HashEmbedder(name=other.name, dim=other.dim, salt="B")
+    again = HashEmbedder(name=other.name, dim=other.dim, salt="B", fingerprint=other.fingerprint)
     assert not update_index(corpus, index_dir, again, BuildOptions()).switched and again.passage_calls == 0
 
 
@@ -184,8 +184,8 @@ def test_stale_and_garbage_locks_are_cleared(built) -> None:
 def test_cli_refuses_a_concurrent_update_with_a_clear_message(built, capsys, monkeypatch) -> None:
     corpus, index_dir = built
     monkeypatch.setenv("NEWSQA_EMBEDDING_MODEL", "test/not-loaded")
-    (index_dir / LOCK).write_text(f"{os.getpid()}\n")  # a live holder: this very process
-    code = main(["index", "update", "--corpus", str(corpus), "--index-dir", str(index_dir)])
+    with IndexLock(index_dir):  # a live holder: this very process
+        code = main(["index", "update", "--corpus", str(corpus), "--index-dir", str(index_dir)])
     err = capsys.readouterr().err
     assert code == 1
     assert f"another index build (pid {os.getpid()}) is running" in err and str(index_dir / LOCK) in err
