@@ -4,7 +4,7 @@ Each simulated user sends a question, waits for the bot's answer (sendMessage to
 the next one. Prints answered/s and p50/p95 latency (update queued → answer received by the server).
 
     python bench/bot_throughput.py --users 50 --questions 4
-    python bench/bot_throughput.py --index-dir INDEX_DIR  # an existing index, e.g. the data home's (newsqa index status names it) --users 20 --rate 0   # no flood limiter
+    python bench/bot_throughput.py --index-dir INDEX_DIR --users 20 --rate 0   # an existing index; no flood limiter
 
 Without --index-dir an index of the bundled sample and test articles is built in a temporary folder.
 """
