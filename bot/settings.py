@@ -100,9 +100,14 @@ class Settings(BaseSettings):
 
     def __init__(self, **values: Any) -> None:
         """Read the environment and both `.env` files (see env_files); keyword values win over all."""
-        files = values.pop("_env_file", None)
-        files = env_files() if files is None else tuple(Path(f) for f in ((files,) if isinstance(files, (str, Path)) else files))
-        super().__init__(_env_file=files, **values)
+        given = values.pop("_env_file", ...)
+        if given is ...:
+            files = env_files()
+        elif given is None:  # Settings(_env_file=None): the environment and keyword values only
+            files = ()
+        else:
+            files = tuple(Path(f) for f in ((given,) if isinstance(given, (str, Path)) else given))
+        super().__init__(_env_file=files or None, **values)
         self._env_files = tuple(f for f in files if f.is_file())
 
     @model_validator(mode="after")
