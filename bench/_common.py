@@ -14,14 +14,33 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere: this checkout's packages
 
 OUT = ROOT / "bench" / "out"
-XQUAD = Path(os.environ.get("NEWSQA_XQUAD_DIR", "/work/shared/data/xquad-ar"))
 SAMPLE_CORPUS = ROOT / "corpus"
 TEST_CORPUS = ROOT / "tests" / "data" / "corpus"
+XQUAD_SLICE = ROOT / "tests" / "data" / "xquad-ar-slice"  # 20 passages, shipped (CC BY-SA 4.0)
+
+
+def shared_dir() -> Path:
+    """Data kept outside the repository: NEWSQA_SHARED_DIR, else a `shared` folder beside the checkout.
+
+    Tests and CI point NEWSQA_SHARED_DIR at a folder that does not exist, proving nothing needs it.
+    """
+    return Path(os.environ.get("NEWSQA_SHARED_DIR") or ROOT.parent / "shared")
+
+
+def xquad_dir() -> Path:
+    """XQuAD-ar: NEWSQA_XQUAD_DIR, else the full set in the shared folder when present, else the shipped slice."""
+    explicit = os.environ.get("NEWSQA_XQUAD_DIR")
+    if explicit:
+        return Path(explicit)
+    full = shared_dir() / "data" / "xquad-ar"
+    return full if (full / "passages.jsonl").is_file() else XQUAD_SLICE
 
 
 def models_dir() -> Path:
-    """NEWSQA_MODELS_DIR, else ./models (as Settings reads it)."""
-    return Path(os.environ.get("NEWSQA_MODELS_DIR") or ROOT / "models")
+    """NEWSQA_MODELS_DIR, else the data home's models/ (as Settings resolves it)."""
+    from index.home import default_models_dir
+
+    return default_models_dir()
 
 
 def embedder(backend: str = "torch", threads: int = 0):  # noqa: ANN201
@@ -43,9 +62,10 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def xquad() -> tuple[list[dict], list[dict]]:
     """XQuAD-ar passages and questions; a clear message when the data folder is missing."""
-    if not (XQUAD / "passages.jsonl").is_file():
-        sys.exit(f"XQuAD-ar data not found in {XQUAD} (set NEWSQA_XQUAD_DIR)")
-    return read_jsonl(XQUAD / "passages.jsonl"), read_jsonl(XQUAD / "questions.jsonl")
+    folder = xquad_dir()
+    if not (folder / "passages.jsonl").is_file():
+        sys.exit(f"XQuAD-ar data not found in {folder} (set NEWSQA_XQUAD_DIR)")
+    return read_jsonl(folder / "passages.jsonl"), read_jsonl(folder / "questions.jsonl")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -112,7 +132,9 @@ def header(title: str, smoke: bool) -> None:
     """The first lines every script prints: what, where, how many cores."""
     print(f"== {title}{' (smoke)' if smoke else ''} ==")
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"cores: {os.cpu_count()}  load average: {load}  python: {sys.version.split()[0]}  cwd: {Path.cwd()}")
+    data = xquad_dir()
+    shown = f"{data.name} (shipped slice)" if data == XQUAD_SLICE else data.name
+    print(f"cores: {os.cpu_count()}  load average: {load}  python: {sys.version.split()[0]}  XQuAD-ar data: {shown}")
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         print("NOTE: the machine is busy with other processes; absolute timings are inflated, same-run ratios less so")
 

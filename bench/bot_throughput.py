@@ -3,8 +3,8 @@
 Each simulated user sends a question, waits for the bot's answer (sendMessage to its chat), then asks
 the next one. Prints answered/s and p50/p95 latency (update queued → answer received by the server).
 
-    NEWSQA_MODELS_DIR=/work/main/models python bench/bot_throughput.py --users 50 --questions 4
-    python bench/bot_throughput.py --index-dir var/index --users 20 --rate 0   # no flood limiter
+    python bench/bot_throughput.py --users 50 --questions 4
+    python bench/bot_throughput.py --index-dir INDEX_DIR --users 20 --rate 0   # an existing index; no flood limiter
 
 Without --index-dir an index of the bundled sample and test articles is built in a temporary folder.
 """
@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from index.home import default_models_dir  # noqa: E402
 
 QUESTIONS = [
     "كم قاربا تضرر في فيضانات الميناء؟",
@@ -107,11 +109,10 @@ async def run(args: argparse.Namespace, index_dir: Path, embedder, work: Path) -
 
 def measure(index_dir: Path, questions: list[str], users: int = 8, per_user: int = 2) -> float:
     """Answers/s through the loopback Bot API over an existing index (bench/query_latency.py calls this)."""
-    import os
 
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 
-    models_dir = Path(os.environ.get("NEWSQA_MODELS_DIR") or ROOT / "models")
+    models_dir = default_models_dir()
     embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
     args = argparse.Namespace(users=users, questions=per_user, rate=30.0, workers=2, question_list=list(questions))
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
@@ -139,7 +140,7 @@ def main() -> int:
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, configure_threads
 
     configure_threads(args.threads)
-    models_dir = args.models_dir or Path(os.environ.get("NEWSQA_MODELS_DIR") or ROOT / "models")
+    models_dir = args.models_dir or default_models_dir()
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         work = Path(tmp)
         if args.index_dir:

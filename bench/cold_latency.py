@@ -1,7 +1,7 @@
 """Cold-cache latency of Searcher.answer on XQuAD-ar: the question embedded per call, no sentence
 vectors warmed (what a freshly started bot pays), for N Arabic and N English questions.
 
-    NEWSQA_MODELS_DIR=/work/main/models python bench/cold_latency.py [N]
+    python bench/cold_latency.py [N]
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import xquad_dir
 from bot.settings import Settings
 from index.embedder import configure_threads
 from index.store import open_current
 from retrieval.evaluate import cache_dir_for, load_dataset, load_questions, select
 from retrieval.search import Searcher
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"
+DATA = xquad_dir()  # NEWSQA_XQUAD_DIR, else ../shared/data/xquad-ar beside the checkout, else the shipped slice
 
 
 def main() -> int:

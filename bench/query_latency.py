@@ -8,7 +8,7 @@ and quoting add. Concurrency: --threads askers share one Searcher, first with pl
 query embedding, then through retrieval.batching.BatchingEmbedder.
 
     python bench/query_latency.py                     # 60 passages, 200 questions, 8 threads
-    python bench/query_latency.py --index-dir var/index
+    python bench/query_latency.py --index-dir INDEX_DIR  # an existing index, e.g. the data home's (newsqa index status names it)
     python bench/query_latency.py --smoke
 """
 

@@ -1,6 +1,6 @@
 """Reindex benchmark: full build vs unchanged re-run vs 1%-changed update, with the real embedding model.
 
-    NEWSQA_MODELS_DIR=/work/main/models .venv/bin/python -m bench.reindex [--articles 2000] [--keep DIR]
+    .venv/bin/python -m bench.reindex [--articles 2000] [--keep DIR]
 
 Generates a corpus from the sample texts (bench/corpusgen.py), builds it, re-runs with nothing
 changed, then corrects/adds/removes 1% of the articles and updates. Prints times and ratios.

@@ -1,6 +1,6 @@
 """Full XQuAD-ar table: each retriever × Arabic/English questions × split halves A and B.
 
-    NEWSQA_MODELS_DIR=/work/main/models python bench/xquad_eval.py [--split A] [--lang ar] [--mode fused]
+    python bench/xquad_eval.py [--split A] [--lang ar] [--mode fused]
 
 The index and the question vectors are cached under var/eval-cache (same place `newsqa eval` uses),
 so only the first run embeds anything.
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import xquad_dir
 from bot.settings import Settings
 from index.build import update_index
 from index.embedder import configure_threads
@@ -32,7 +32,7 @@ from retrieval.evaluate import (
 )
 from retrieval.search import Searcher
 
-DATA = Path(os.environ.get("NEWSQA_XQUAD", Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-ar"))
+DATA = xquad_dir()  # NEWSQA_XQUAD_DIR, else ../shared/data/xquad-ar beside the checkout, else the shipped slice
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS callback_keys (
 
 def short_key(kind: str, value: str) -> str:
     """A deterministic 12-character URL-safe key for a question or an article id."""
-    digest = hashlib.sha256(f"{kind}\n{value}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{kind}\n{value}".encode()).digest()
     return base64.urlsafe_b64encode(digest[:9]).decode("ascii")
 
 

@@ -8,6 +8,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from index.errors import NewsqaError
 
@@ -237,7 +238,7 @@ class _progress_printer:  # noqa: N801 - used like a function
         self.stream = stream
         self.every = every
         self.tty = stream.isatty()
-        self.bar = None
+        self.bar: Any = None  # tqdm, created on the first tick
         self.last = 0.0
 
     def __call__(self, p) -> None:  # noqa: ANN001
@@ -265,17 +266,29 @@ class _progress_printer:  # noqa: N801 - used like a function
             self.bar = None
 
 
-def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
-    """Show the current version, model, counts, date range and last build."""
+def cmd_index_status(settings, as_json: bool) -> int:
+    """Show where everything lives, then the current version, model, counts, date range and last build."""
+    from index.errors import IndexNotFoundError
     from index.store import list_versions, open_current
 
-    version = open_current(settings.index_dir)
+    where = settings.locations()
+    try:
+        version = open_current(settings.index_dir)
+    except IndexNotFoundError as exc:
+        if as_json:
+            print(json.dumps({"locations": where, "version": None, "error": str(exc)}, ensure_ascii=False, indent=1))
+        else:
+            _print_locations(where)
+        print(f"newsqa: {exc}", file=sys.stderr)
+        return 1
     m = version.manifest
     info = {
+        "locations": where,
         "index_dir": str(settings.index_dir),
         "version": version.name,
         "versions_on_disk": list_versions(settings.index_dir),
         "model": m["model"],
+        "analyser": m.get("analyser"),
         "faiss": m.get("faiss"),
         "counts": m["counts"],
         "dates": m["dates"],
@@ -286,8 +299,13 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=1))
         return 0
+    _print_locations(where)
     print(f"index:    {settings.index_dir} (version {version.name}; on disk: {', '.join(info['versions_on_disk'])})")
-    print(f"model:    {m['model']['name']} (dim {m['model']['dim']}, {m['model'].get('backend', 'torch')}); FAISS {m.get('faiss', {}).get('kind')}")
+    fingerprint = m["model"].get("fingerprint") or "no fingerprint"
+    print(
+        f"model:    {m['model']['name']} (dim {m['model']['dim']}, {m['model'].get('backend', 'torch')}, "
+        f"{fingerprint[:19]}); FAISS {m.get('faiss', {}).get('kind')}; analyser v{(m.get('analyser') or {}).get('version', '?')}"
+    )
     print(f"contents: {m['counts']['articles']} articles, {m['counts']['chunks']} chunks, {len(info['sources'])} outlets")
     print(f"dates:    {m['dates']['min']} … {m['dates']['max']}")
     b = m.get("build", {})
@@ -298,13 +316,22 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
     return 0
 
 
+def _print_locations(where: dict) -> None:
+    print(f"home:     {where['data_home']}")
+    print(f".env:     {', '.join(where['env_files']) or 'none read'}")
+    print(f"models:   {where['models_dir']} (model: {where['model']})")
+    print(f"index at: {where['index_dir']}")
+
+
 def _searcher(settings):  # noqa: ANN001, ANN202
     from index.dense import set_search_threads
-    from index.store import open_current
+    from index.store import check_model, open_current
     from retrieval.search import Searcher
 
     set_search_threads(settings.faiss_threads)
-    return Searcher(open_current(settings.index_dir), settings.embedder(), settings.search_config())
+    version, embedder = open_current(settings.index_dir), settings.embedder()
+    check_model(version, embedder)
+    return Searcher(version, embedder, settings.search_config())
 
 
 def _filters(args: argparse.Namespace):  # noqa: ANN202

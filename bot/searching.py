@@ -11,7 +11,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.callbacks import ARTICLE, QUESTION, CallbackStore, encode
 from bot.render import answer_keyboard, article_messages, render_page
-from index.embedder import Embedder
+from index.embedder import Embedder, model_fingerprint_of
 from retrieval.search import LiveSearcher
 from retrieval.types import Source
 
@@ -32,6 +32,11 @@ class SerialEmbedder:
     def dim(self) -> int:
         """The wrapped model's dimension."""
         return self.inner.dim
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The wrapped model's weights fingerprint (serving checks it against the index's)."""
+        return model_fingerprint_of(self.inner)
 
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Passage vectors, one caller at a time."""

@@ -1,15 +1,24 @@
-"""One Settings object, read from the environment and `.env`, built once in main() and passed down."""
+"""One Settings object, read from the environment and `.env` files, built once in main() and passed down.
+
+Priority: command-line flags, the environment, `./.env`, then `<data home>/.env`. Paths the user gives are
+relative to the current folder as usual; the defaults live in the data home (index/home.py), never in it.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.build import MIN_KEEP_VERSIONS, PAUSE_POINTS, BuildOptions
 from index.dense import KINDS
-from index.embedder import BACKENDS, DEFAULT_MODEL, SentenceTransformerEmbedder
+from index.embedder import BACKENDS, DEFAULT_MODEL, SentenceTransformerEmbedder, resolve_model
+from index.home import HOME_ENV, data_home, fingerprint_cache
+from index.home import index_dir as home_index_dir
+from index.home import models_dir as home_models_dir
 from retrieval.search import SearchConfig
 
 
@@ -17,14 +26,33 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
 
+def env_files(cwd: Path | None = None) -> tuple[Path, ...]:
+    """The `.env` files to read, lowest priority first: the data home's, then the current folder's.
+
+    NEWSQA_HOME may itself be set in `./.env`, so that file is consulted to find the data home.
+    """
+    local = (cwd or Path.cwd()) / ".env"
+    environ: dict[str, str] = dict(os.environ)
+    if HOME_ENV not in environ and local.is_file():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(local).get(HOME_ENV)
+        if value:
+            environ[HOME_ENV] = value
+    return (data_home(environ) / ".env", local.absolute())
+
+
 class Settings(BaseSettings):
     """Every setting of newsqa; each field's alias is its environment variable (see .env.example)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
+    # Named like its variable: with populate_by_name a field called `home` would also read $HOME.
+    newsqa_home: Path = Field(default_factory=data_home, validation_alias=_env(HOME_ENV))
     corpus_dir: Path = Field(Path("corpus"), validation_alias=_env("NEWSQA_CORPUS_DIR"))
-    index_dir: Path = Field(Path("var/index"), validation_alias=_env("NEWSQA_INDEX_DIR"))
-    models_dir: Path = Field(Path("models"), validation_alias=_env("NEWSQA_MODELS_DIR"))
+    # None until validated: then the data home's index/ and models/ unless set
+    index_dir: Path | None = Field(None, validation_alias=_env("NEWSQA_INDEX_DIR"))
+    models_dir: Path | None = Field(None, validation_alias=_env("NEWSQA_MODELS_DIR"))
     embedding_model: str = Field(DEFAULT_MODEL, validation_alias=_env("NEWSQA_EMBEDDING_MODEL"))
     embedding_backend: str = Field("torch", validation_alias=_env("NEWSQA_EMBEDDING_BACKEND"))
     device: str = Field("cpu", validation_alias=_env("NEWSQA_DEVICE"))
@@ -64,6 +92,52 @@ class Settings(BaseSettings):
     telegram_timeout: float = Field(10.0, validation_alias=_env("TELEGRAM_TIMEOUT"))
     bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
     bot_state_file: Path | None = Field(None, validation_alias=_env("NEWSQA_BOT_STATE_FILE"))
+
+    _env_files: tuple[Path, ...] = PrivateAttr(())
+
+    def __init__(self, **values: Any) -> None:
+        """Read the environment and both `.env` files (see env_files); keyword values win over all."""
+        given = values.pop("_env_file", ...)
+        if given is ...:
+            files = env_files()
+        elif given is None:  # Settings(_env_file=None): the environment and keyword values only
+            files = ()
+        else:
+            files = tuple(Path(f) for f in ((given,) if isinstance(given, (str, Path)) else given))
+        super().__init__(_env_file=files or None, **values)
+        self._env_files = tuple(f for f in files if f.is_file())
+
+    @model_validator(mode="after")
+    def _home_defaults(self) -> Settings:
+        self.newsqa_home = self.newsqa_home.expanduser().absolute()
+        if self.index_dir is None:
+            self.index_dir = home_index_dir(self.home)
+        if self.models_dir is None:
+            self.models_dir = home_models_dir(self.home)
+        self.index_dir, self.models_dir = self.index_dir.expanduser(), self.models_dir.expanduser()
+        return self
+
+    @property
+    def home(self) -> Path:
+        """The data home: NEWSQA_HOME, else the per-user data folder (index/home.py)."""
+        return self.newsqa_home
+
+    @property
+    def env_files_read(self) -> tuple[Path, ...]:
+        """The `.env` files that existed and were read, lowest priority first."""
+        return self._env_files
+
+    def locations(self) -> dict[str, Any]:
+        """Where everything lives, as `newsqa index status` prints it."""
+        model = resolve_model(self.embedding_model, self.models_dir)
+        return {
+            "data_home": str(self.home),
+            "env_files": [str(f) for f in self.env_files_read],
+            "index_dir": str(self.index_dir.absolute()),
+            "models_dir": str(self.models_dir.absolute()),
+            "model": str(Path(model).absolute()) if Path(model).is_dir() else f"{model} (not on disk)",
+            "bot_state": str(self.bot_state_path.absolute()),
+        }
 
     @field_validator("embedding_backend")
     @classmethod
@@ -115,7 +189,7 @@ class Settings(BaseSettings):
         """The configured embedder (the model loads on first use)."""
         return SentenceTransformerEmbedder(
             self.embedding_model, models_dir=self.models_dir, device=self.device, backend=self.embedding_backend,
-            threads=self.threads,
+            threads=self.threads, fingerprint_cache=fingerprint_cache(self.home),
         )
 
     def build_options(self, full: bool = False) -> BuildOptions:

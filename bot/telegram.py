@@ -478,8 +478,8 @@ def build_application(
 ) -> Application:
     """The configured Application with the NewsBot handlers attached (nothing is contacted yet)."""
     token = bot_token(settings)
-    embedder = SerialEmbedder(embedder if embedder is not None else settings.embedder())
-    newsbot = NewsBot(settings, embedder, live=live, store=store)
+    serial = SerialEmbedder(embedder if embedder is not None else settings.embedder())
+    newsbot = NewsBot(settings, serial, live=live, store=store)
     limiter = ResilientRateLimiter(
         overall_max_rate=settings.telegram_messages_per_second,
         max_retries=settings.telegram_retries,
@@ -574,7 +574,7 @@ async def check_token(settings: Any, token: str) -> str:
     """Ask the Bot API who we are (getMe); a rejected token or unreachable server is a BotSetupError."""
     from telegram import Bot
 
-    kwargs: dict[str, str] = {}
+    kwargs: dict[str, Any] = {}
     if settings.telegram_base_url:
         kwargs["base_url"] = settings.telegram_base_url.rstrip("/")
     bot = Bot(token, **kwargs)

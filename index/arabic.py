@@ -11,6 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+# Bump whenever anything below can change normalize/terms/stem/sentence_spans/clause_spans output (or the
+# chunking built on them): indexes record it, `index update` rebuilds in full when it differs, and serving
+# refuses a version analysed otherwise (stored BM25 terms and sentence-vector offsets would be misread).
+# tests/test_analyser_version.py holds the golden hash of the output for each version.
+ANALYSER_VERSION = 2
+
 _TASHKEEL = "\u064b-\u065f\u0670\u06d6-\u06ed"
 _TATWEEL = "\u0640"
 _STRIP_RE = re.compile(f"[{_TASHKEEL}{_TATWEEL}\u200c-\u200f\u202a-\u202e\u2066-\u2069]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -10,18 +11,25 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from index.arabic import terms
+from index.arabic import ANALYSER_VERSION, terms
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_corpus
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article, chunk_sentences
 from index.dense import build_faiss, choose_kind, write_faiss
-from index.embedder import Embedder
-from index.errors import ArticleError, EmptyCorpusError, IndexCorruptError, IndexLockedError, ModelMismatchError
+from index.embedder import Embedder, model_fingerprint_of
+from index.errors import (
+    ArticleError,
+    EmptyCorpusError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexReadOnlyError,
+    ModelMismatchError,
+)
 from index.store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -155,77 +163,73 @@ def _pause_point(opts: BuildOptions, index_dir: Path, stage: str) -> None:
         time.sleep(0.05)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class IndexLock:
-    """`build.lock` holding the builder's pid; a lock left by a dead process is cleared."""
+    """`build.lock` held with flock(2): the kernel releases it when the holder exits or is killed.
+
+    The holder's pid is written into the file only so a refused build can name it. The file is
+    removed on release; a waiter that locked the removed file notices (inode changed) and retries.
+    """
 
     def __init__(self, index_dir: Path, wait_seconds: float = 0.0) -> None:
         self.path = index_dir / LOCK
         self.wait_seconds = wait_seconds
+        self._fd: int | None = None
 
     def __enter__(self) -> IndexLock:
         deadline = time.monotonic() + self.wait_seconds
         while True:
+            fd = self._open()
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is None or not _pid_alive(holder):
-                    self._clear_stale(holder)
-                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self._holder(fd)
+                os.close(fd)
                 if time.monotonic() >= deadline:
                     raise IndexLockedError(
                         f"another index build (pid {holder}) is running on {self.path.parent}; "
-                        f"wait for it to finish or pass --wait SECONDS (lock file {self.path}; "
-                        f"delete it only if pid {holder} is not an index build)"
+                        f"wait for it to finish or pass --wait SECONDS (lock file {self.path})"
                     ) from None
-                time.sleep(0.2)
+                time.sleep(0.1)
                 continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(f"{os.getpid()}\n")
+            if not self._still_linked(fd):  # released and removed between our open and our lock
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._fd = fd
             return self
 
-    def _holder(self) -> int | None:
+    def _open(self) -> int:
         try:
-            text = self.path.read_text().strip()
-        except FileNotFoundError:
-            return -1  # vanished between our attempts: try again
-        if not text:
-            # A writer may be between create and write: only an old empty lock is stale.
-            try:
-                age = time.time() - self.path.stat().st_mtime
-            except FileNotFoundError:
-                return -1
-            return None if age > 5 else -1
-        try:
-            return int(text)
-        except ValueError:
-            return None
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexReadOnlyError(
+                f"cannot write to the index folder {self.path.parent} ({exc.strerror}); "
+                f"set NEWSQA_INDEX_DIR or --index-dir to a writable folder"
+            ) from None
 
-    def _clear_stale(self, holder: int | None) -> None:
-        if holder == -1:
-            time.sleep(0.05)
-            return
+    def _still_linked(self, fd: int) -> bool:
         try:
-            self.path.unlink()
+            on_disk = os.stat(self.path)
         except FileNotFoundError:
-            pass
+            return False
+        mine = os.fstat(fd)
+        return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return text if text.isdigit() else "?"
 
     def __exit__(self, *exc: object) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
         try:
-            if self.path.read_text().strip() == str(os.getpid()):
-                self.path.unlink()
-        except FileNotFoundError:
-            pass
+            self.path.unlink(missing_ok=True)  # while still holding it: waiters re-check the inode
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def _library_versions() -> dict[str, str]:
@@ -245,31 +249,21 @@ def _next_version_name(index_dir: Path) -> str:
 
 
 def clean_abandoned_builds(index_dir: Path) -> list[str]:
-    """Remove half-written build folders left by killed builds (their pid is gone)."""
+    """Remove half-written build folders and pointer files left by killed builds.
+
+    Called only while holding the build lock, before this build writes anything: whatever is in
+    progress on disk then belongs to a build that is gone.
+    """
     removed = []
     root = index_dir / VERSIONS
-    if not root.is_dir():
-        return removed
-    for p in root.iterdir():
-        if p.name.startswith(BUILDING_PREFIX):
-            try:
-                pid = int(p.name[len(BUILDING_PREFIX) :].split("-")[0])
-            except ValueError:
-                pid = -1
-            if pid != os.getpid() and not (pid > 0 and _pid_alive(pid)):
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith(BUILDING_PREFIX) or (p.name.startswith("v") and not (p / MANIFEST).is_file()):
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p.name)
-        elif p.name.startswith("v") and not (p / MANIFEST).is_file():
-            shutil.rmtree(p, ignore_errors=True)  # renamed but never completed: cannot happen, but be safe
-            removed.append(p.name)
     for p in index_dir.glob(".CURRENT.*.tmp"):  # a pointer write cut short before its rename
-        try:
-            pid = int(p.name.split(".")[2])
-        except (IndexError, ValueError):
-            pid = -1
-        if pid != os.getpid() and not (pid > 0 and _pid_alive(pid)):
-            p.unlink(missing_ok=True)
-            removed.append(p.name)
+        p.unlink(missing_ok=True)
+        removed.append(p.name)
     return removed
 
 
@@ -301,10 +295,20 @@ def _reusable(prev: IndexVersion | None, embedder: Embedder, dim: int, opts: Bui
         return False, f"embedding model changed ({model.get('name')} → {embedder.name})"
     if int(model.get("dim", -1)) != dim:
         return False, f"embedding dimension changed ({model.get('dim')} → {dim})"
+    built_fp, fp = model.get("fingerprint"), model_fingerprint_of(embedder)
+    if built_fp != fp:
+        return False, f"embedding model weights changed ({_short(built_fp)} → {_short(fp)})"
+    analyser = prev.manifest.get("analyser", {}).get("version")
+    if analyser != ANALYSER_VERSION:
+        return False, f"text analyser changed (version {analyser} → {ANALYSER_VERSION})"
     chunking = prev.manifest.get("chunking", {})
     if chunking != {"max_chars": opts.max_chars, "min_chars": opts.min_chars}:
         return False, "chunking settings changed"
     return True, None
+
+
+def _short(fingerprint: str | None) -> str:
+    return fingerprint[:19] if fingerprint else "none recorded"
 
 
 @dataclass(slots=True)
@@ -353,7 +357,10 @@ def update_index(
     When nothing changed the embedding model is neither loaded nor called.
     """
     started = time.perf_counter()
-    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise IndexReadOnlyError(f"cannot create the index folder {index_dir} ({exc.strerror})") from None
     with IndexLock(index_dir, opts.lock_wait_seconds):
         clean_abandoned_builds(index_dir)
         loaded = corpus if corpus is not None else load_corpus(corpus_dir, opts.max_article_bytes)
@@ -586,8 +593,12 @@ def _write_version(
     manifest = {
         "format": FORMAT_VERSION,
         "version": tmp.name.split("-")[-1],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch")},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch"),
+            "fingerprint": model_fingerprint_of(embedder),
+        },
+        "analyser": {"version": ANALYSER_VERSION},
         "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},
         "faiss": {"kind": kind},
         "sentences": {"count": n_sentences} if n_sentences is not None else None,

@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def build_faiss(vectors: np.ndarray, kind: str = "auto"):  # noqa: ANN201 - fais
     kind = choose_kind(n, kind)
     index = faiss.index_factory(dim, factory_string(kind, n, dim), faiss.METRIC_INNER_PRODUCT)
     if kind.startswith("hnsw"):
-        hnsw = faiss.downcast_index(index).hnsw
+        hnsw = _any(faiss.downcast_index(index)).hnsw
         hnsw.efConstruction = 80
         hnsw.efSearch = DEFAULT_EF_SEARCH
     if n and not index.is_trained:
@@ -158,11 +159,12 @@ def search_parameters(index, params: DenseParams, selector=None, share: float = 
 
     inner = faiss.downcast_index(index)
     widen = 1.0 / max(share, 1e-9)
+    p: Any  # faiss's stubs lack the HNSW search parameters
     if isinstance(inner, faiss.IndexIVF):
         p = faiss.SearchParametersIVF()
         p.nprobe = int(min(inner.nlist, math.ceil((params.nprobe or inner.nprobe) * widen)))
     elif isinstance(inner, faiss.IndexHNSW):
-        p = faiss.SearchParametersHNSW()
+        p = _any(faiss).SearchParametersHNSW()
         p.efSearch = int(min(16_384, math.ceil((params.ef_search or inner.hnsw.efSearch) * widen)))
     elif selector is None:
         return None
@@ -274,3 +276,8 @@ def index_kind(index) -> str:  # noqa: ANN001
     import faiss
 
     return type(faiss.downcast_index(index)).__name__
+
+
+def _any(value: object) -> Any:
+    """`value` untyped, where faiss's bundled stubs miss attributes the library has."""
+    return value

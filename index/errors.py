@@ -38,8 +38,16 @@ class IndexLockedError(NewsqaError):
     """Another build holds the index lock."""
 
 
+class IndexReadOnlyError(NewsqaError):
+    """The index folder cannot be written (a build needs to write its lock and a new version)."""
+
+
 class ModelMismatchError(NewsqaError):
-    """The index was built with another embedding model than the one configured."""
+    """The index was built with another embedding model (name, dimension or weights) than the one configured."""
+
+
+class AnalyserMismatchError(NewsqaError):
+    """The index was built with another version of the Arabic text analyser than this code's."""
 
 
 class EmptyCorpusError(NewsqaError):

@@ -2,7 +2,7 @@
 
     index_dir/
       CURRENT                 name of the live version, replaced by one atomic rename
-      build.lock              pid of the process building (see build.py)
+      build.lock              flock(2)ed by the process building; holds its pid (see build.py)
       versions/v000001/       one complete build
         meta.sqlite           articles (with original bodies) and chunks (offsets, sections)
         vectors.npy           float32 [n_chunks, dim], row i = chunk row i (reused by updates)
@@ -27,7 +27,7 @@ import numpy as np
 
 from index.articles import Article, Paragraph, format_date
 from index.chunking import Chunk
-from index.errors import IndexCorruptError, IndexNotFoundError
+from index.errors import AnalyserMismatchError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -329,3 +329,37 @@ def open_current(index_dir: Path) -> IndexVersion:
             if read_current(index_dir) == name:
                 raise
     raise IndexNotFoundError(f"{index_dir}: CURRENT kept moving while loading; try again")
+
+
+def check_model(version: IndexVersion, embedder: object) -> None:
+    """Refuse (closing it) a version whose vectors another model made, or whose text another analyser cut.
+
+    Compared: model name and dimension, the weights fingerprint when both sides have one (an index from
+    before fingerprints, or a test embedder, has none), and the analyser version when recorded.
+    """
+    from index.arabic import ANALYSER_VERSION
+    from index.embedder import model_fingerprint_of
+
+    built = version.manifest.get("model", {})
+    name, dim = getattr(embedder, "name", None), int(getattr(embedder, "dim", -1))
+    if built.get("name") != name or int(built.get("dim", -1)) != dim:
+        version.close()
+        raise ModelMismatchError(
+            f"index version {version.name} was built with {built.get('name')} (dim {built.get('dim')}), "
+            f"but questions are embedded with {name} (dim {dim}); "
+            f"set NEWSQA_EMBEDDING_MODEL to match or rebuild with `newsqa index update`"
+        )
+    built_fp, fp = built.get("fingerprint"), model_fingerprint_of(embedder)
+    if built_fp and fp and built_fp != fp:
+        version.close()
+        raise ModelMismatchError(
+            f"index version {version.name} was built with other weights of {name} ({built_fp[:19]}, "
+            f"this model is {fp[:19]}); rebuild with `newsqa index update` or point NEWSQA_EMBEDDING_MODEL at that copy"
+        )
+    analyser = version.manifest.get("analyser", {}).get("version")
+    if analyser is not None and analyser != ANALYSER_VERSION:
+        version.close()
+        raise AnalyserMismatchError(
+            f"index version {version.name} was analysed with text analyser version {analyser} "
+            f"(this code: {ANALYSER_VERSION}); rebuild with `newsqa index update`"
+        )

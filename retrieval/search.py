@@ -17,8 +17,8 @@ import numpy as np
 
 from index.dense import DenseParams
 from index.embedder import Embedder
-from index.errors import ModelMismatchError, NewsqaError
-from index.store import ArticleRecord, IndexVersion, open_current, read_current
+from index.errors import NewsqaError
+from index.store import ArticleRecord, IndexVersion, check_model, open_current, read_current
 from retrieval.candidates import Candidate, LexicalSide, dense_candidates, filter_mask, merge
 from retrieval.decide import Decision, decide
 from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
@@ -345,14 +345,7 @@ class LiveSearcher:
     def _open(self) -> IndexVersion:
         """Load the current version, refusing one whose vectors come from another model than ours."""
         version = open_current(self.index_dir)
-        built = version.manifest.get("model", {})
-        if built.get("name") != self.embedder.name or int(built.get("dim", -1)) != self.embedder.dim:
-            version.close()
-            raise ModelMismatchError(
-                f"index version {version.name} was built with {built.get('name')} (dim {built.get('dim')}), "
-                f"but questions are embedded with {self.embedder.name} (dim {self.embedder.dim}); "
-                f"set NEWSQA_EMBEDDING_MODEL to match or rebuild with `newsqa index update`"
-            )
+        check_model(version, self.embedder)
         return version
 
     def refresh(self) -> Searcher:

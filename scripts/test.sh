@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install, then run the whole test suite (a real model, real FAISS/SQLite, a loopback Bot API).
+# Install, lint (ruff), type-check (mypy), then run the whole test suite (a real model, real FAISS/SQLite,
+# a loopback Bot API). The tests use a throwaway data home and never look at ../shared (tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+.venv/bin/ruff check .
+.venv/bin/mypy
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 exec .venv/bin/python -m pytest -q "$@"

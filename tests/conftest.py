@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,22 @@ TEST_CORPUS = ROOT / "tests" / "data" / "corpus"
 SAMPLE_ARTICLE_TITLE = "داعش والانترنت... حرب افتراضية توازي المعركة على الأرض"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A throwaway data home for the whole run (never the user's), and ../shared out of sight.
+
+    Subprocesses inherit both: a test proves the repository alone suffices, wherever it is cloned.
+    """
+    if "NEWSQA_HOME" not in os.environ:
+        home = Path(tempfile.mkdtemp(prefix="newsqa-test-home-"))
+        os.environ["NEWSQA_HOME"] = str(home)
+        config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+    os.environ.setdefault("NEWSQA_SHARED_DIR", str(Path(os.environ["NEWSQA_HOME"]) / "no-shared-folder"))
+
+
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    """Where the real e5 model lives: NEWSQA_MODELS_DIR, else ./models, provisioned if missing."""
-    root = Path(os.environ.get("NEWSQA_MODELS_DIR") or ROOT / "models")
+    """Where the real e5 model lives: NEWSQA_MODELS_DIR, else the test data home's models/, provisioned once."""
+    root = Path(os.environ.get("NEWSQA_MODELS_DIR") or Path(os.environ["NEWSQA_HOME"]) / "models")
     target = local_model_dir(DEFAULT_MODEL, root)
     if not (target / "modules.json").is_file():
         from index.provision import provision_e5_small

@@ -17,8 +17,9 @@ class HashEmbedder:
     nothing about answer quality and is never used where quality is asserted.
     """
 
-    def __init__(self, name: str = "test/hash-embedder", dim: int = 64, salt: str = "") -> None:
+    def __init__(self, name: str = "test/hash-embedder", dim: int = 64, salt: str = "", fingerprint: str | None = None) -> None:
         self.name = name
+        self.fingerprint = fingerprint  # stands for the hash of a real model's weight files
         self._dim = dim
         self.salt = salt.encode("utf-8")
         self.passage_calls = 0

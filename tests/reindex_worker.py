@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.cli import cmd_index_build
 from bot.settings import Settings
+from index.errors import NewsqaError
 from tests.fakes import HashEmbedder
 
 
@@ -19,7 +20,11 @@ def main() -> int:
     settings = Settings()
     settings.corpus_dir = Path(sys.argv[1])
     settings.index_dir = Path(sys.argv[2])
-    return cmd_index_build(settings, full=False, progress=True, embedder=HashEmbedder())
+    try:
+        return cmd_index_build(settings, full=False, progress=True, embedder=HashEmbedder())
+    except NewsqaError as exc:  # as main() reports it
+        print(f"newsqa: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ def bot_env(index_dir: Path, **extra: str) -> dict[str, str]:
     env.update(
         PYTHONPATH=str(ROOT),
         NEWSQA_INDEX_DIR=str(index_dir),
-        NEWSQA_MODELS_DIR=os.environ.get("NEWSQA_MODELS_DIR", str(ROOT / "models")),
+        NEWSQA_HOME=os.environ["NEWSQA_HOME"],  # the test data home, where the model is provisioned
+        NEWSQA_MODELS_DIR=os.environ.get("NEWSQA_MODELS_DIR", str(Path(os.environ["NEWSQA_HOME"]) / "models")),
         NEWSQA_BOT_STATE_FILE=str(index_dir.parent / f"state-{os.getpid()}.sqlite"),
     )
     env.update(extra)

@@ -43,7 +43,7 @@ def test_page_stops_before_4096_and_reports_how_many_it_shows():
 
 
 def test_split_plain_cuts_at_sentences_then_words():
-    sentences = ["جملة رقم %d تنتهي هنا." % i for i in range(400)]
+    sentences = [f"جملة رقم {i} تنتهي هنا." for i in range(400)]
     text = " ".join(sentences)
     pieces = split_plain(text, 500)
     assert all(len(p) <= 500 for p in pieces)

@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "HF_HUB_OFFLINE": "1"}
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NEWSQA_HOME": os.environ["NEWSQA_HOME"], "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**base, **env},
                           capture_output=True, text=True, timeout=600)
 

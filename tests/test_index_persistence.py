@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,10 @@ QUESTIONS = ["كم عدد متابعي حساب شامي ويتنس؟", "What is
 def test_files_on_disk_line_up(built_index: Path) -> None:
     version_dir = built_index / "versions" / read_current(built_index)
     manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
+    fingerprint = manifest["model"].pop("fingerprint")
     assert manifest["model"] == {"name": "intfloat/multilingual-e5-small", "dim": 384, "backend": "torch"}
+    assert fingerprint.startswith("sha256:") and len(fingerprint) == 7 + 64  # the weight files' hash
+    assert manifest["analyser"]["version"] >= 1
     assert {"faiss-cpu", "sentence-transformers", "bm25s", "torch"} <= set(manifest["libraries"])
     index = faiss.read_index(str(version_dir / "dense.faiss"))
     db = sqlite3.connect(version_dir / "meta.sqlite")
@@ -32,7 +36,7 @@ def test_files_on_disk_line_up(built_index: Path) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert np.allclose(index.reconstruct(5), vectors[5], atol=1e-6)
     # Chunk offsets slice the stored original bodies; sources come along.
-    for start, end, body, section in db.execute(
+    for start, end, body, _section in db.execute(
         'SELECT c.start, c."end", a.body, c.section FROM chunks c JOIN articles a ON a.row = c.article_row'
     ):
         assert 0 <= start < end <= len(body)
@@ -52,7 +56,8 @@ def test_new_process_answers_identically(built_index: Path, searcher, models_dir
         out = subprocess.run(
             [sys.executable, "-m", "bot.cli", "ask", q, "--json", "-k", "3", "--index-dir", str(built_index)],
             cwd=ROOT, capture_output=True, text=True, timeout=300,
-            env={"PATH": "/usr/bin:/bin", "NEWSQA_MODELS_DIR": str(models_dir), "HF_HUB_OFFLINE": "1", "HOME": "/tmp"},
+            env={"PATH": "/usr/bin:/bin", "NEWSQA_MODELS_DIR": str(models_dir), "HF_HUB_OFFLINE": "1",
+                 "NEWSQA_HOME": os.environ["NEWSQA_HOME"]},
         )
         assert out.returncode == 0, out.stderr
         got = json.loads(out.stdout)

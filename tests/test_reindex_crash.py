@@ -24,7 +24,7 @@ N = 40
 
 def _start_worker(corpus: Path, index_dir: Path, pause_at: str | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
-    env.update(PYTHONPATH=str(ROOT), NEWSQA_BATCH_SIZE="4", NEWSQA_KEEP_VERSIONS="5")
+    env.update(PYTHONPATH=str(ROOT), NEWSQA_HOME=os.environ["NEWSQA_HOME"], NEWSQA_BATCH_SIZE="4", NEWSQA_KEEP_VERSIONS="5")
     if pause_at:
         env["NEWSQA_TEST_PAUSE_AT"] = pause_at
     return subprocess.Popen(

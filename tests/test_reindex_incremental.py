@@ -115,6 +115,7 @@ def test_keep_versions_setting_refuses_below_two(monkeypatch) -> None:
     [
         (HashEmbedder(name="test/other-model", salt="B"), "embedding model changed"),
         (HashEmbedder(dim=32, salt="B"), "embedding dimension changed"),
+        (HashEmbedder(salt="B", fingerprint="sha256:" + "b" * 64), "embedding model weights changed"),
     ],
 )
 def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedder, reason: str) -> None:
@@ -125,7 +126,7 @@ def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedde
     assert reason in (report.full_rebuild_reason or "")
     assert report.embedded_chunks == report.total_chunks == other.passages_encoded == old.n_chunks
     new = open_current(index_dir)
-    assert new.manifest["model"] == {"name": other.name, "dim": other.dim, "backend": "torch"}
+    assert new.manifest["model"] == {"name": other.name, "dim": other.dim, "backend": "torch", "fingerprint": other.fingerprint}
     assert new.vectors.shape == (old.n_chunks, other.dim) and new.faiss.d == other.dim
     # No vector of the old model survives: every row equals the new model's encoding of its chunk.
     ids = [r[0] for r in new.db.execute("SELECT id FROM chunks ORDER BY row")]
@@ -135,7 +136,7 @@ def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedde
     # The old version is untouched and still loads.
     assert IndexVersion(index_dir / "versions" / "v000001").manifest["model"]["name"] == "test/hash-embedder"
     # Next run with the new model is incremental again.
-    again = HashEmbedder(name=other.name, dim=other.dim, salt="B")
+    again = HashEmbedder(name=other.name, dim=other.dim, salt="B", fingerprint=other.fingerprint)
     assert not update_index(corpus, index_dir, again, BuildOptions()).switched and again.passage_calls == 0
 
 
@@ -183,8 +184,8 @@ def test_stale_and_garbage_locks_are_cleared(built) -> None:
 def test_cli_refuses_a_concurrent_update_with_a_clear_message(built, capsys, monkeypatch) -> None:
     corpus, index_dir = built
     monkeypatch.setenv("NEWSQA_EMBEDDING_MODEL", "test/not-loaded")
-    (index_dir / LOCK).write_text(f"{os.getpid()}\n")  # a live holder: this very process
-    code = main(["index", "update", "--corpus", str(corpus), "--index-dir", str(index_dir)])
+    with IndexLock(index_dir):  # a live holder: this very process
+        code = main(["index", "update", "--corpus", str(corpus), "--index-dir", str(index_dir)])
     err = capsys.readouterr().err
     assert code == 1
     assert f"another index build (pid {os.getpid()}) is running" in err and str(index_dir / LOCK) in err

@@ -37,7 +37,7 @@ def test_bidi_mode_choice() -> None:
 
 
 def test_chat_answers_each_line_until_eof(built_index: Path, models_dir: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "HF_HUB_OFFLINE": "1", "NEWSQA_MODELS_DIR": str(models_dir),
+    env = {"PATH": os.environ.get("PATH", ""), "NEWSQA_HOME": os.environ["NEWSQA_HOME"], "HF_HUB_OFFLINE": "1", "NEWSQA_MODELS_DIR": str(models_dir),
            "NEWSQA_INDEX_DIR": str(built_index), "NEWSQA_TERMINAL_BIDI": "off"}
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", "-k", "2"],
