@@ -19,16 +19,16 @@ import argparse
 import json
 import math
 import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import quiet
+from bench._common import quiet  # noqa: E402
 
 QUOTE_CANDIDATES = 6  # paragraphs of the best candidates whose sentence runs feed the quote model
 DEFAULT_RECALL = 0.97  # the decision's threshold: the highest that still answers this share of answerable questions (half A)

@@ -19,26 +19,26 @@ comparison stays meaningful after a variant is adopted into index/arabic.py.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-from index import arabic
-from index.chunking import chunk_article
-from index.store import import_bm25s
-from retrieval.evaluate import contains_answer, load_passages, split_of
+from index import arabic  # noqa: E402
+from index.chunking import chunk_article  # noqa: E402
+from index.store import import_bm25s  # noqa: E402
+from retrieval.evaluate import contains_answer, load_passages, split_of  # noqa: E402
 
 MRR_K = 10
 ANS_K = 5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 from index.arabic import normalize
 
@@ -149,8 +150,8 @@ def _parse_at(tokens: list[tuple[str, str, int, int]], i: int, text: str) -> tup
                 return value * hit[1][0], j + 1, True  # type: ignore[index]
         return value, j, False
 
-    total = 0  # completed thousands/millions groups
-    group = 0  # the part below the current scale
+    total: float = 0  # completed thousands/millions groups
+    group: float = 0  # the part below the current scale
     j = i
     seen_any = False
     prev_end = None
@@ -161,7 +162,8 @@ def _parse_at(tokens: list[tuple[str, str, int, int]], i: int, text: str) -> tup
         cls = _classify(t_norm, first=not seen_any)
         if cls is None:
             break
-        joined, kind, value = cls
+        joined, kind, part = cls
+        value: Any = part  # type: ignore[no-redef]
         if seen_any and not joined and kind not in ("scale", "hundred") and not (kind == "unit" and value == 10):
             break  # two numbers side by side (ثلاثة أربعة) or a new figure: stop here
         if not seen_any and joined:
@@ -169,7 +171,7 @@ def _parse_at(tokens: list[tuple[str, str, int, int]], i: int, text: str) -> tup
         if kind == "teen":
             # أحد عشر / اثنا عشر: the head needs عشر/عشرة right after it
             if j + 1 < len(tokens) and tokens[j + 1][1] in _TEN and _only_space_between(text, t_end, tokens[j + 1][2]):
-                group += 10 + value  # type: ignore[operator]
+                group += 10 + value
                 j += 2
                 prev_end = tokens[j - 1][3]
                 seen_any = True
@@ -189,7 +191,7 @@ def _parse_at(tokens: list[tuple[str, str, int, int]], i: int, text: str) -> tup
             else:
                 group += 100
         elif kind == "scale":
-            scale, alone = value  # type: ignore[misc]
+            scale, alone = cast("tuple[int, int | None]", value)
             if seen_any and not joined and group:
                 total += group * scale
             elif alone is not None:
@@ -198,7 +200,7 @@ def _parse_at(tokens: list[tuple[str, str, int, int]], i: int, text: str) -> tup
                 break  # آلاف with no count before it: "thousands of", not a figure
             group = 0
         else:
-            group += value  # type: ignore[operator]
+            group += value
         seen_any = True
         prev_end = t_end
         j += 1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 
 from retrieval.candidates import Candidate
 
 
-class FusionMethod(str, Enum):
+class FusionMethod(StrEnum):
     """CONVEX is the documented default (measured better); RRF is kept for comparison."""
 
     CONVEX = "convex"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from index.arabic import normalize, question_terms, terms, word_spans
 from index.numbers import number_spans
 
 
-class QType(str, Enum):
+class QType(StrEnum):
     """What kind of answer the question asks for (drives answer-type agreement features)."""
 
     HOW_MANY = "how_many"
@@ -22,7 +22,7 @@ class QType(str, Enum):
     OTHER = "other"
 
 
-class Script(str, Enum):
+class Script(StrEnum):
     """The question's writing system: Arabic, Latin (English), or neither."""
 
     ARABIC = "ar"

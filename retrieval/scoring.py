@@ -160,7 +160,7 @@ def passage_features(
 
 
 def decision_features(
-    top: Candidate, top_row: Sequence[float], evidence: SpanEvidence, query: Query, weights: TermWeights, dense_median: float | None
+    top: Candidate, top_row: Sequence[float] | np.ndarray, evidence: SpanEvidence, query: Query, weights: TermWeights, dense_median: float | None
 ) -> np.ndarray:
     """DECISION_FEATURES of the best candidate (`top_row` is its passage-feature row)."""
     f = dict(zip(PASSAGE_FEATURES, top_row))
