@@ -8,7 +8,7 @@ Unanswerable questions for the decision are the same questions with their gold p
 (a filter), as an operator's corpus often lacks the article a reader asks about.
 
     python bench/fit_scoring.py [--data DIR ...] [--recall 0.97] [--out retrieval/params.json]
-    python bench/fit_scoring.py --smoke --data tests/data/xquad-ar-slice --out /tmp/p.json
+    python bench/fit_scoring.py --smoke --data tests/data/xquad-ar-slice --out params-smoke.json
 
 Only half A is used for fitting; half B figures are printed for the report, never used to choose.
 """
@@ -81,12 +81,12 @@ def collect(searcher, questions, qvecs, decision_only: bool = False, off_topic: 
             label = ids[c.article_row] == q.passage_id and contains_answer(v.chunk_text(c.row), q.answers)
             passage.add(r.features[c.row], label, q.id)
         top = scored[0]
-        decision.add(decision_features(top, r.features[top.row], r.evidence[top.row], r.query, r.weights, r.dense_median), int(not off_topic), q.id)
+        decision.add(decision_features(top, r.features[top.row], r.evidence[top.row], r.query, r.weights, r.dense_median, r.unit_median), int(not off_topic), q.id)
         if q.passage_id and not off_topic:
             r0 = searcher.rank(q.question, "fused", SearchFilters(exclude_articles=(q.passage_id,)), qvec=qvec)
             s0 = [c for c in r0.candidates if c.prob is not None]
             if s0:
-                decision.add(decision_features(s0[0], r0.features[s0[0].row], r0.evidence[s0[0].row], r0.query, r0.weights, r0.dense_median), 0, q.id)
+                decision.add(decision_features(s0[0], r0.features[s0[0].row], r0.evidence[s0[0].row], r0.query, r0.weights, r0.dense_median, r0.unit_median), 0, q.id)
         if decision_only:
             continue
         seen: set[tuple[int, int]] = set()
@@ -235,6 +235,12 @@ def main() -> int:
     xd, yd = da.arrays()
     threshold = choose_threshold(yd, probs(decision, xd), args.recall)
     decision["threshold"] = threshold
+    # Arabic questions and questions in another script (meaning alone) score on different scales: one threshold each.
+    col = list(DECISION_FEATURES).index("arabic")
+    decision["thresholds"] = {
+        name: choose_threshold(yd[mask], probs(decision, xd[mask]), args.recall)
+        for name, mask in (("arabic", xd[:, col] == 1), ("other", xd[:, col] == 0))
+    }
 
     report: dict = {"seconds": round(time.perf_counter() - t0, 1)}
     print(f"\nfitted on half A in {report['seconds']} s; rows: passage {len(pa.y)}, decision {len(da.y)}, quote {len(qa.y)}")
@@ -257,8 +263,17 @@ def main() -> int:
         print(f"\nhalf {half}{' (fitted on)' if half == 'A' else ' (held out)'}: " + ", ".join(f"{k} {v}" for k, v in report[half].items()))
         print("  gate: threshold  answerable-answered  unanswerable-declined  precision")
         for t, a, dcl, pr in gate_curve(yd, pdd, [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, threshold]):
-            mark = "  <- chosen" if t == threshold else ""
+            mark = "  <- one threshold for all" if t == threshold else ""
             print(f"        {t:9.2f}  {a:19.3f}  {dcl:21.3f}  {pr:9.3f}{mark}")
+        col = list(DECISION_FEATURES).index("arabic")
+        per = np.where(xd[:, col] == 1, decision["thresholds"]["arabic"], decision["thresholds"]["other"])
+        ans = pdd >= per
+        print(f"  per-script thresholds {decision['thresholds']} (chosen): answerable answered {np.mean(ans[yd == 1]):.3f}, "
+              f"unanswerable declined {np.mean(~ans[yd == 0]):.3f}, precision {np.mean(yd[ans] == 1):.3f}")
+        for name, mask in (("arabic", xd[:, col] == 1), ("other", xd[:, col] == 0)):
+            m = mask
+            print(f"    {name:6s}: answered {np.mean(ans[m & (yd == 1)]):.3f}, declined {np.mean(~ans[m & (yd == 0)]):.3f} "
+                  f"({int(np.sum(m & (yd == 1)))} answerable, {int(np.sum(m & (yd == 0)))} unanswerable)")
     check_x = np.vstack(pa.x[:3]) if pa.x else np.zeros((0, len(PASSAGE_FEATURES)))
     out = {
         "format": 1,

@@ -36,6 +36,7 @@ METRIC_KEYS = (
     "ansR@20",
     "MRR@10",
     "quoteR@3",
+    "quoteR@1",
     "quote_chars_mean",
     "quote_chars_max",
     "latency_ms_mean",
@@ -207,6 +208,7 @@ class _Tally:
     rr: float = 0.0
     n_gold: int = 0
     quote_hits: int = 0
+    first_quote_hits: int = 0
     quote_chars: list[int] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
     embed_ms: float = 0.0
@@ -219,6 +221,7 @@ class _Tally:
             **{f"ansR@{k}": round(self.ans[k] / n, 4) for k in ANSWER_KS},
             "MRR@10": round(self.rr / self.n_gold, 4) if self.n_gold else None,
             "quoteR@3": round(self.quote_hits / n, 4),
+            "quoteR@1": round(self.first_quote_hits / n, 4),
             "quote_chars_mean": round(float(np.mean(self.quote_chars)), 1) if self.quote_chars else 0.0,
             "quote_chars_max": int(max(self.quote_chars)) if self.quote_chars else 0,
             "latency_ms_mean": round(float(lat.mean()), 2),
@@ -305,6 +308,7 @@ def evaluate(
             tally.quote_chars.extend(len(x) for x in quotes)
             hit = any(contains_answer(x, q.answers) for x in quotes)
             tally.quote_hits += hit
+            tally.first_quote_hits += bool(quotes) and contains_answer(quotes[0], q.answers)
             if per_question:
                 rows.append(
                     {

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.arabic import normalize, terms, word_spans
+from index.arabic import normalize, term_spans, word_spans
+from index.numbers import number_spans
 
 _DIGIT_RE = re.compile(r"\d")
 _YEAR_RE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
@@ -27,7 +28,10 @@ class SpanEvidence:
     figure: bool
     digit: bool
     date: bool
+    near_figure: frozenset[str] = frozenset()  # terms within NEAR_WORDS words of a figure: "جمع 17700 متتبع"
 
+
+NEAR_WORDS = 3  # a figure answers a how-many question when it stands this close to the question's words
 
 def span_evidence(text: str) -> SpanEvidence:
     """Analyse one span of original text for matching and answer-type agreement."""
@@ -35,8 +39,16 @@ def span_evidence(text: str) -> SpanEvidence:
     bare = {w[1:] if len(w) > 3 and w[0] in "وب" else w for w in words}
     bare |= {w[2:] for w in words if w.startswith("ال") and len(w) > 4}
     digit = bool(_DIGIT_RE.search(normalize(text)))
+    spans = term_spans(text, keep_stopwords=True)
+    near: set[str] = set()
+    for n in number_spans(text):
+        words = [t for t in spans if t.end <= n.start or t.start >= n.end]
+        before = [t.term for t in words if t.end <= n.start][-NEAR_WORDS:]
+        after = [t.term for t in words if t.start >= n.end][:NEAR_WORDS]
+        near.update(before + after)
     return SpanEvidence(
-        terms=frozenset(terms(text, keep_stopwords=True)),
+        terms=frozenset(t.term for t in spans),
+        near_figure=frozenset(near),
         figure=digit or bool(bare & _NUMBER_WORDS),
         digit=digit,
         date=bool(_YEAR_RE.search(normalize(text))) or bool(bare & _DATE_WORDS),

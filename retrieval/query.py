@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from index.arabic import normalize, question_terms, terms, word_spans
+from index.arabic import normalize, term_spans, terms, word_spans
 from index.numbers import number_spans
 
 
@@ -69,7 +69,7 @@ class Query:
     norm: str
     words: tuple[str, ...]  # normalised words, function words included
     terms: tuple[str, ...]  # BM25 terms: stemmed content words, figure values, joined word pairs (index.arabic.question_terms)
-    pairs: frozenset[str]  # the terms that are two adjacent words joined (`شامي ويتنس` → شاميويتنس): count only where the corpus has them
+    pairs: dict[str, tuple[str, ...]]  # joined-pair term → the terms of its two words; the terms that are two adjacent words joined (`شامي ويتنس` → شاميويتنس): count only where the corpus has them
     script: Script
     qtype: QType
     numbers: tuple[str, ...]
@@ -135,8 +135,14 @@ def analyse(question: str) -> Query:
     tokens = word_spans(question)
     words = tuple(t.norm for t in tokens)
     norm = " ".join(words)
-    all_terms = tuple(question_terms(question))
-    pairs = frozenset(all_terms) - frozenset(terms(question))
+    spans = term_spans(question, question=True)
+    all_terms = tuple(t.term for t in spans)
+    single = frozenset(terms(question))
+    pairs = {
+        t.term: tuple(u.term for u in spans if u is not t and u.term in single and t.start <= u.start and u.end <= t.end)
+        for t in spans
+        if t.term not in single
+    }
     script = _script(question)
     numbers = tuple(dict.fromkeys(n.term for n in number_spans(question)))
     years = tuple(int(y) for y in _YEAR_RE.findall(norm))
@@ -150,16 +156,32 @@ class TermWeights:
     weights: dict[str, float]
     known_share: float  # share of the question's word weight that the corpus vocabulary knows
     max_idf: float = 1.0  # the idf a word no chunk uses would have (scales idf-based features to 0..1)
+    pairs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a joined pair found stands for its words
 
     @property
     def total(self) -> float:
         """Sum of weights: the score of a span holding every term."""
         return sum(self.weights.values())
 
-    def coverage(self, found: set[str]) -> float:
-        """Share of the known-word weight that a text holding `found` terms matches."""
-        total = self.total
-        return sum(w for t, w in self.weights.items() if t in found) / total if total > 0 else 0.0
+    @property
+    def word_total(self) -> float:
+        """Sum of the weights of the question's words (a joined pair is an alternative spelling, not a word)."""
+        return sum(w for t, w in self.weights.items() if t not in self.pairs)
+
+    def matches(self, found: set[str] | frozenset[str]) -> bool:
+        """Whether any of the question's words (known to the corpus) is among `found`."""
+        return any(w > 0 and t in found for t, w in self.weights.items())
+
+    def coverage(self, found: set[str] | frozenset[str]) -> float:
+        """Share of the question's word weight a text holding `found` terms matches (a joined pair counts as its words)."""
+        total = self.word_total
+        if total <= 0:
+            return 0.0
+        hit = set(found)
+        for pair, parts in self.pairs.items():
+            if pair in found:
+                hit.update(parts)
+        return sum(w for t, w in self.weights.items() if t in hit and t not in self.pairs) / total
 
 
 def weigh(query: Query, idf: Callable[[str], float | None], unknown_idf: float) -> TermWeights:
@@ -170,7 +192,8 @@ def weigh(query: Query, idf: Callable[[str], float | None], unknown_idf: float) 
         if w is None and term in query.pairs:
             continue  # most adjacent word pairs are no joined name: only those the corpus uses count
         weights[term] = max(weights.get(term, 0.0), w if w is not None else 0.0)
-    known = sum(w for w in weights.values() if w > 0)
-    missing = unknown_idf * sum(1 for w in weights.values() if w <= 0)
+    words = {t: w for t, w in weights.items() if t not in query.pairs}
+    known = sum(w for w in words.values() if w > 0)
+    missing = unknown_idf * sum(1 for w in words.values() if w <= 0)
     share = known / (known + missing) if known + missing > 0 else 0.0
-    return TermWeights(weights, share, unknown_idf)
+    return TermWeights(weights, share, unknown_idf, {p: parts for p, parts in query.pairs.items() if p in weights})

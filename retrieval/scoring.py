@@ -39,7 +39,7 @@ PASSAGE_FEATURES = {
     "cov_x_known": "word_cov × known_share",
     "figure": "a how-many question and a chunk stating a figure",
     "date": "a when question and a chunk stating a year or a date",
-    "figure_x_cov": "figure × word_cov: the figure stands among the question's words",
+    "figure_near": "a how-many question and a figure within 3 words of one of its words (\"جمع 17700 متتبع\")",
     "lead": "the article's first chunk (news leads carry the main facts)",
 }
 # The answer/no-answer decision reads the best candidate after scoring.
@@ -53,6 +53,7 @@ DECISION_FEATURES = {
     "cov_x_known": "word_cov × known_share",
     "missing": "idf (scaled 0..1) of the rarest known question word the best passage lacks: an entity it never names",
     "peak": "best passage's cosine minus the median of the dense candidates': off-topic questions find nothing that stands out",
+    "unit_peak": "its best sentence's cosine minus the median best-sentence cosine of the scored candidates",
 }
 
 
@@ -92,6 +93,7 @@ class Params:
     passage: LinearModel
     decision: LinearModel
     threshold: float  # answer when the decision probability reaches this
+    thresholds: dict[str, float]  # the same per script: "arabic" questions, "other" (meaning alone)
     quote: LinearModel
     raw: dict
 
@@ -108,6 +110,7 @@ def load_params(text: str | None = None) -> Params:
             passage=LinearModel.from_json(raw["passage"], list(PASSAGE_FEATURES), "passage"),
             decision=LinearModel.from_json(raw["decision"], list(DECISION_FEATURES), "decision"),
             threshold=float(raw["decision"]["threshold"]),
+            thresholds={k: float(v) for k, v in raw["decision"].get("thresholds", {}).items()},
             quote=LinearModel.from_json(raw["quote"], list(QUOTE_FEATURES), "quote"),
             raw=raw,
         )
@@ -152,7 +155,7 @@ def passage_features(
                 cov * known,
                 float(query.qtype is QType.HOW_MANY and ev.figure),
                 float(query.qtype is QType.WHEN and ev.date),
-                float(query.qtype is QType.HOW_MANY and ev.figure) * cov,
+                float(query.qtype is QType.HOW_MANY and weights.matches(ev.near_figure)),
                 float(lead),
             ]
         )
@@ -160,7 +163,13 @@ def passage_features(
 
 
 def decision_features(
-    top: Candidate, top_row: Sequence[float] | np.ndarray, evidence: SpanEvidence, query: Query, weights: TermWeights, dense_median: float | None
+    top: Candidate,
+    top_row: Sequence[float] | np.ndarray,
+    evidence: SpanEvidence,
+    query: Query,
+    weights: TermWeights,
+    dense_median: float | None,
+    unit_median: float | None = None,
 ) -> np.ndarray:
     """DECISION_FEATURES of the best candidate (`top_row` is its passage-feature row)."""
     f = dict(zip(PASSAGE_FEATURES, top_row))
@@ -177,5 +186,6 @@ def decision_features(
             f["word_cov"] * weights.known_share,
             missing,
             f["dense"] - dense_median if dense_median is not None else 0.0,
+            f["unit"] - unit_median if unit_median is not None else 0.0,
         ]
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +62,7 @@ class Ranking:
     features: dict[int, np.ndarray] = field(default_factory=dict)  # passage features by row (scored ones)
     evidence: dict[int, SpanEvidence] = field(default_factory=dict)
     dense_median: float | None = None  # median cosine of the dense candidates: how much the best stands out
+    unit_median: float | None = None  # median best-sentence cosine of the scored candidates
 
 
 class Searcher:
@@ -76,10 +77,11 @@ class Searcher:
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
 
-    @property
-    def threshold(self) -> float:
-        """The answer/no-answer threshold in force."""
-        return self.params.threshold if self.config.threshold is None else self.config.threshold
+    def threshold(self, query: Query) -> float:
+        """The answer/no-answer threshold in force for this question (fitted per script unless set)."""
+        if self.config.threshold is not None:
+            return self.config.threshold
+        return self.params.thresholds.get("arabic" if query.arabic else "other", self.params.threshold)
 
     # --- ranking ------------------------------------------------------------------------
     def rank(
@@ -124,6 +126,8 @@ class Searcher:
             head = cands[: cfg.scored]
             for c, vecs in zip(head, self.unit_vectors([c.row for c in head])):
                 c.unit_score = float(np.max(vecs @ qvec)) if len(vecs) else None
+            units = [c.unit_score for c in head if c.unit_score is not None]
+            ranking.unit_median = float(np.median(units)) if units else None
             fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
             head = sorted(cands, key=lambda c: (-c.fused, c.row))[: cfg.scored]
             ranking.evidence = {c.row: span_evidence(self.version.chunk_text(c.row)) for c in head}
@@ -152,8 +156,8 @@ class Searcher:
         row = ranking.features.get(cand.row)
         if row is None:  # lexical/dense diagnostics modes, or a candidate the model did not score
             return Decision(True, 1.0)
-        x = decision_features(cand, row, ranking.evidence[cand.row], ranking.query, ranking.weights, ranking.dense_median)
-        return decide(self.params.decision, x, self.threshold)
+        x = decision_features(cand, row, ranking.evidence[cand.row], ranking.query, ranking.weights, ranking.dense_median, ranking.unit_median)
+        return decide(self.params.decision, x, self.threshold(ranking.query))
 
     def competes(self, ranking: Ranking, cand: Candidate, mode: str) -> bool:
         """Whether a hit after the first is worth a place: relevant on its own, not the least bad of noise."""
@@ -194,23 +198,41 @@ class Searcher:
             timings["total"] = time.perf_counter() - started
             return answer  # better to say so than to quote noise
         per_article = self.config.per_article if per_article is None else per_article
-        kept_terms: list[frozenset[str]] = []
+        kept_terms: list[tuple[int, frozenset[str]]] = []
         kept_spans: list[tuple[int, int, int]] = []
         accepted = 0
-        for cand in diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode)):
+        quoted_best: list[Candidate] = []
+        quote_logit: dict[int, float] = {}
+
+        def order() -> Iterator[Candidate]:
+            yield from diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode))
+            # Places still free: the next best runs of the best article's paragraphs already quoted.
+            for _ in range(k):
+                again = list(quoted_best)
+                quoted_best.clear()
+                if not again:
+                    return
+                yield from again
+
+        for cand in order():
             if accepted >= offset + k:
                 break
             chunk = self.version.chunk(cand.row)
             ev = ranking.evidence.get(cand.row) or span_evidence(self.version.chunk_text(cand.row))
-            if any(jaccard(ev.terms, other) >= DUPLICATE_JACCARD for other in kept_terms):
+            if any(r != chunk.article_row and jaccard(ev.terms, other) >= DUPLICATE_JACCARD for r, other in kept_terms):
                 continue  # the same passage told again (another agency's copy): quote it once
             article = self.version.article(chunk.article_row)
-            s, e = self.quote_span(ranking, cand, article)
-            if any(r == chunk.article_row and s < ke and ks < e for r, ks, ke in kept_spans):
-                continue  # two chunks of one paragraph led to the same sentences: quote them once
-            kept_terms.append(ev.terms)
+            quoted = [(ks, ke) for r, ks, ke in kept_spans if r == chunk.article_row]
+            span = self.quote_span(ranking, cand, article, avoid=quoted)
+            if span is None:
+                continue  # every run of this paragraph is already quoted
+            s, e, evidence = span
+            if chunk.article_row == top.article_row:
+                quoted_best.append(cand)
+            kept_terms.append((chunk.article_row, ev.terms))
             kept_spans.append((chunk.article_row, s, e))
             accepted += 1
+            quote_logit[len(kept_spans) - 1] = evidence
             if accepted <= offset:
                 continue
             answer.hits.append(
@@ -226,6 +248,12 @@ class Searcher:
                     dense_rank=cand.dense_rank,
                 )
             )
+        if offset == 0 and answer.hits:
+            # Within one article, the quote holding the stronger evidence (the fitted quote model) comes first;
+            # articles keep the order the passage model gave them.
+            first_seen = {h.article_row: n for n, h in reversed(list(enumerate(answer.hits)))}
+            logit = {id(h): quote_logit[n] for n, h in enumerate(answer.hits)}
+            answer.hits.sort(key=lambda h: (first_seen[h.article_row], -logit[id(h)]))
         answer.found = bool(answer.hits) or offset > 0
         timings["quote"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
@@ -245,15 +273,28 @@ class Searcher:
             sims = None  # stored sentence vectors that do not line up with today's units are not used
         return Paragraph(p_start, p_end, units, sims), (chunk.start, chunk.end)
 
-    def quote_span(self, ranking: Ranking, cand: Candidate, article: ArticleRecord) -> tuple[int, int]:
-        """The span to quote for one hit: the fitted quote model's best run, grown by whole clauses."""
+    def quote_span(
+        self, ranking: Ranking, cand: Candidate, article: ArticleRecord, avoid: Sequence[tuple[int, int]] = ()
+    ) -> tuple[int, int, float] | None:
+        """The span to quote for one hit and its quote-model log-odds: the best run, grown by whole clauses.
+
+        Runs overlapping `avoid` (what this article already quotes) are left out, so a second hit in
+        the same paragraph quotes its next best sentences instead of repeating the first.
+        """
         para, chunk_span = self.paragraph(cand, article, ranking.qvec)
-        if not para.units:
-            return chunk_span[0], min(chunk_span[1], chunk_span[0] + 400)
-        windows = unit_windows(para.units)
+        units = [u for u in para.units if not any(u[0] < e and s < u[1] for s, e in avoid)]
+        if not units:
+            return None
+        if len(units) != len(para.units):
+            keep = [k for k, u in enumerate(para.units) if u in units]
+            para = Paragraph(para.start, para.end, units, para.sims[keep] if para.sims is not None else None)
+        windows = [(i, j) for i, j in unit_windows(para.units) if _consecutive(para.units, i, j, article.body)]
         x = window_features(article.body, para, windows, ranking.query, ranking.weights, chunk_span)
-        i, j = windows[int(np.argmax(self.params.quote.logits(x)))]
-        return grow(article.body, para.units, i, j)
+        logits = self.params.quote.logits(x)
+        best = int(np.argmax(logits))
+        i, j = windows[best]
+        s, e = grow(article.body, _run_around(para.units, i, j, article.body), *_index_in_run(para.units, i, j, article.body))
+        return s, e, float(logits[best])
 
     def _span(self, row: int) -> tuple[int, int]:
         chunk = self.version.chunk(row)
@@ -301,6 +342,29 @@ class Searcher:
             vecs = np.concatenate(all_vecs) if all_vecs else np.zeros((0, self.embedder.dim), np.float32)
             stamp = np.array(self.version.manifest.get("created", "") + self.version.name)
             np.savez(cache, offsets=offsets, vectors=vecs, version=stamp)
+
+
+def _consecutive(units: Sequence[tuple[int, int]], i: int, j: int, body: str) -> bool:
+    """Whether units i..j follow each other in the text (no quoted unit left out between them)."""
+    return all(not body[units[k][1] : units[k + 1][0]].strip() for k in range(i, j))
+
+
+def _run_around(units: Sequence[tuple[int, int]], i: int, j: int, body: str) -> list[tuple[int, int]]:
+    """The consecutive units around i..j: how far a quote may grow without crossing another quote."""
+    a, b = i, j
+    while a > 0 and not body[units[a - 1][1] : units[a][0]].strip():
+        a -= 1
+    while b + 1 < len(units) and not body[units[b][1] : units[b + 1][0]].strip():
+        b += 1
+    return list(units[a : b + 1])
+
+
+def _index_in_run(units: Sequence[tuple[int, int]], i: int, j: int, body: str) -> tuple[int, int]:
+    """Positions of units i and j inside _run_around(units, i, j)."""
+    a = i
+    while a > 0 and not body[units[a - 1][1] : units[a][0]].strip():
+        a -= 1
+    return i - a, j - a
 
 
 class LiveSearcher:

@@ -27,7 +27,7 @@ from retrieval.evaluate import (
 from retrieval.search import SearchConfig, Searcher
 
 TINY = Path(__file__).resolve().parent / "data" / "eval-tiny"
-METRICS = {"n", "ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quote_chars_mean", "quote_chars_max", "latency_ms_mean", "latency_ms_p95", "embed_ms_mean"}
+METRICS = {"n", "ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quoteR@1", "quote_chars_mean", "quote_chars_max", "latency_ms_mean", "latency_ms_p95", "embed_ms_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,22 @@ def test_eval_text_table(tmp_path: Path, models_dir: Path, monkeypatch: pytest.M
     assert main(["eval", str(TINY), "--limit", "2", "--mode", "lexical", "--index-dir", str(tmp_path / "ix")]) == 0
     out = capsys.readouterr().out
     assert "2 questions" in out and "lexical" in out and "MRR@10" in out and "dense" not in out
+
+
+def test_eval_failures_lists_missed_questions(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
+    ix = str(tmp_path / "ix")
+    assert main(["eval", str(TINY), "--mode", "fused", "--failures", "5", "--index-dir", ix]) == 0
+    out = capsys.readouterr().out
+    missed = [line for line in out.splitlines() if line.startswith("- ")]
+    assert "missed: 1 of 5 questions" in out and len(missed) == 1  # q4's answer is in no passage
+    assert "expected:" in out and "quoted [" in out
+    assert main(["eval", str(TINY), "--mode", "fused", "--failures", "--json", "--index-dir", ix]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"fused", "questions"} and set(data["fused"]) == METRICS
+    rows = {r["id"]: r for r in data["questions"]}
+    assert len(rows) == 5 and sum(not r["quote_hit"] for r in rows.values()) == 1
+    assert all({"question", "answers", "quotes", "gold_rank", "declined"} <= set(r) for r in rows.values())
 
 
 def test_eval_bad_dataset_names_file(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
