@@ -42,9 +42,9 @@ def span_evidence(text: str) -> SpanEvidence:
     spans = term_spans(text, keep_stopwords=True)
     near: set[str] = set()
     for n in number_spans(text):
-        words = [t for t in spans if t.end <= n.start or t.start >= n.end]
-        before = [t.term for t in words if t.end <= n.start][-NEAR_WORDS:]
-        after = [t.term for t in words if t.start >= n.end][:NEAR_WORDS]
+        around = [t for t in spans if t.end <= n.start or t.start >= n.end]
+        before = [t.term for t in around if t.end <= n.start][-NEAR_WORDS:]
+        after = [t.term for t in around if t.start >= n.end][:NEAR_WORDS]
         near.update(before + after)
     return SpanEvidence(
         terms=frozenset(t.term for t in spans),
