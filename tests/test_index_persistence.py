@@ -11,6 +11,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import pytest
 
 from index.store import open_current, read_current
 from retrieval.search import Searcher
@@ -46,8 +47,12 @@ def test_files_on_disk_line_up(built_index: Path) -> None:
 def test_reloaded_index_answers_identically(built_index: Path, searcher, embedder) -> None:  # noqa: ANN001
     fresh = Searcher(open_current(built_index), embedder)
     for q in QUESTIONS:
-        a, b = searcher.answer(q, k=5), fresh.answer(q, k=5)
-        assert a.to_json() == b.to_json()
+        a, b = searcher.answer(q, k=5).to_json(), fresh.answer(q, k=5).to_json()
+        # Identical quotes, sources and order; scores equal up to float noise (earlier tests may change
+        # torch's thread count, which changes the last bits of the question's vector).
+        scores_a, scores_b = [h.pop("score") for h in a["hits"]], [h.pop("score") for h in b["hits"]]
+        assert a == b
+        assert scores_a == pytest.approx(scores_b, abs=1e-4)
 
 
 def test_new_process_answers_identically(built_index: Path, searcher, models_dir: Path) -> None:
