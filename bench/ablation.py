@@ -25,6 +25,7 @@ ROWS = [
     ("+ fitted passage model", {"rerank": True, "per_article": 1, "threshold": 0.0}),
     ("+ diversification that never hides the answer (2 per article, fill)", {"rerank": True, "per_article": 2, "threshold": 0.0}),
     ("+ fitted no-answer threshold (as shipped)", {}),
+    ("as shipped, but ranked by fusion alone (passage model only for the decision)", {"rerank": False}),
 ]
 
 
@@ -33,6 +34,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, action="append")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--rows", help="only these rows, by number from 1 (e.g. 4,5)")
     args = parser.parse_args()
     quiet()
     header("ablation of the answer pipeline", args.smoke)
@@ -47,8 +49,9 @@ def main() -> int:
         print("no development data: give --data DIR")
         return 2
     limit = 5 if args.smoke and not args.limit else args.limit
+    rows = [ROWS[int(n) - 1] for n in args.rows.split(",")] if args.rows else ROWS
     columns: list[str] = []
-    table: dict[str, list[str]] = {label: [] for label, _ in ROWS}
+    table: dict[str, list[str]] = {label: [] for label, _ in rows}
     for data in datas:
         for qfile in sorted(data.glob("questions*.jsonl")):
             dataset, searcher = prepare(settings, data, qfile)
@@ -64,7 +67,7 @@ def main() -> int:
                     qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
                     tag = "en" if (lang == "en" or qfile.name.endswith(".en.jsonl")) else "ar"
                     columns.append(f"{data.name} {tag} {half}")
-                    for label, changes in ROWS:
+                    for label, changes in rows:
                         searcher.config = replace(base, **changes)
                         m = evaluate(searcher, qs, ["fused"], qv, dataset.passage_level)["fused"]
                         table[label].append(f"{m['MRR@10']:.3f} / {m['ansR@5']:.3f} / {m['quoteR@3']:.3f}")
