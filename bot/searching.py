@@ -58,6 +58,7 @@ class PageResult:
     markup: InlineKeyboardMarkup | None = None
     shown: int = 0
     version: str | None = None
+    declined: str | None = None  # "content-free": nothing to search for, so no search ran
 
 
 @dataclass(slots=True)
@@ -93,7 +94,7 @@ class BotSearch:
         k = self.top_k
         answer = searcher.answer(question, k=k + 1, offset=offset)
         if not answer.hits:
-            return PageResult(found=answer.found, version=answer.version)
+            return PageResult(found=answer.found, version=answer.version, declined=answer.declined)
         hits = answer.hits[:k]
         page = render_page(hits, lang, offset, question if offset else None)
         shown = page.shown

@@ -355,7 +355,10 @@ class NewsBot:
             )
             if result.html is None:
                 self.stats.no_answer += 1
-                body, markup = text("no_answer", lang), None
+                if result.declined == "content-free":
+                    body, markup = text("no_question", lang, example=text("example", lang)), None
+                else:
+                    body, markup = text("no_answer", lang), None
             else:
                 self.stats.answered += 1
                 body, markup = result.html, result.markup

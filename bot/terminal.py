@@ -43,6 +43,9 @@ def display_lines(text: str, width: int, visual: bool) -> list[str]:
 def format_answer(answer: Answer, visual: bool, width: int | None = None) -> str:
     """An answer as terminal text: numbered quotes, each with its source line."""
     width = width or min(100, shutil.get_terminal_size((100, 24)).columns)
+    if not answer.found and answer.declined == "content-free":
+        msg = "لا أجد في سؤالك كلمات أبحث عنها. / Your question has no words to search for: write it in words."
+        return "\n".join(display_lines(msg, width, visual))
     if not answer.found:
         msg = "لم أجد في المقالات ما يجيب عن هذا السؤال. جرّب صياغة أخرى. / Nothing in the corpus answers this; try rephrasing."
         return "\n".join(display_lines(msg, width, visual))

@@ -40,6 +40,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         EN: "I found nothing in the articles that answers this question. "
         "Try rephrasing it or using more specific words, or ask about something else.",
     },
+    "no_question": {
+        AR: "لا أجد في رسالتك كلمات أبحث عنها. اكتب سؤالك بالكلمات، مثلا: {example}",
+        EN: "Your message has no words I can search for. Write your question in words, for example: {example}",
+    },
     "more": {AR: "المزيد ◀", EN: "More results ▶"},
     "previous": {AR: "▶ السابق", EN: "◀ Previous"},
     "article_button": {AR: "📄 {n}", EN: "📄 {n}"},

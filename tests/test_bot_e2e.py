@@ -136,6 +136,16 @@ async def test_no_answer_is_honest_and_suggests_rephrasing(api, settings, embedd
     assert "rephras" in by_chat[25].text
 
 
+async def test_a_message_with_nothing_to_search_for_asks_for_words(api, settings, embedder):
+    async with running_bot(settings, embedder):
+        api.push_message("؟؟؟ 🙂🔥", user_id=26)
+        api.push_message("'; DROP TABLE articles; --", user_id=27, language_code="en")
+        sent = await api.wait_for("sendMessage", 2)
+    by_chat = {r.chat_id: r for r in sent}
+    assert by_chat[26].text == text("no_question", AR, example=text("example", AR)) and by_chat[26].markup is None
+    assert by_chat[27].text == text("no_question", EN, example=text("example", EN))
+
+
 async def test_more_results_edits_the_message_and_survives_a_restart(api, built_index, tmp_path, embedder, searcher):
     settings = bot_settings(api, built_index, tmp_path, top_k=2, per_article=0)
     searcher = Searcher(searcher.version, searcher.embedder, settings.search_config())

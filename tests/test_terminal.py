@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.terminal import display_lines, wants_visual_order
+from bot.terminal import display_lines, format_answer, wants_visual_order
 from tests.conftest import ROOT
 
 
@@ -48,3 +48,12 @@ def test_chat_answers_each_line_until_eof(built_index: Path, models_dir: Path) -
     flat = " ".join(out.stdout.split())  # lines are wrapped to the terminal width
     assert "5.25" in flat and "وكالة الأنباء الاقتصادية — 2023-05-10 14:30" in flat
     assert "Nothing in the corpus answers this" in flat
+
+
+def test_a_question_with_nothing_to_search_for_is_told_so() -> None:
+    from retrieval.types import Answer
+
+    out = format_answer(Answer(question="؟؟", declined="content-free"), visual=False, width=100)
+    assert "no words to search for" in out and "Nothing in the corpus" not in out
+    out = format_answer(Answer(question="سؤال", declined="no-answer"), visual=False, width=100)
+    assert "Nothing in the corpus answers this" in out
