@@ -205,7 +205,16 @@ class Searcher:
         quote_logit: dict[int, float] = {}
 
         def order() -> Iterator[Candidate]:
-            yield from diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode))
+            ranked = diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode))
+            first = next(ranked, None)
+            if first is None:
+                return
+            yield first
+            if per_article != 1 and not any(c.article_row == first.article_row for c in ranking.candidates[1 : self.config.scored]):
+                # The best article has no other passage in the running: its second place is the next best
+                # run of the paragraph already quoted, before other articles take the places.
+                yield first
+            yield from ranked
             # Places still free: the next best runs of the best article's paragraphs already quoted.
             for _ in range(k):
                 again = list(quoted_best)
