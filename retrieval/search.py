@@ -202,13 +202,13 @@ class Searcher:
         kept_spans: list[tuple[int, int, int]] = []
         accepted = 0
         quoted_best: list[Candidate] = []
-        quote_logit: dict[int, float] = {}
 
         def order() -> Iterator[Candidate]:
-            ranked = diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode))
-            first = next(ranked, None)
-            if first is None:
+            ranked = list(diversify(ranking.candidates, per_article, lambda c: self.competes(ranking, c, mode)))
+            if not ranked:
                 return
+            first = self.lead(ranking, ranked)
+            ranked.remove(first)
             yield first
             if per_article != 1 and not any(c.article_row == first.article_row for c in ranking.candidates[1 : self.config.scored]):
                 # The best article has no other passage in the running: its second place is the next best
@@ -235,13 +235,12 @@ class Searcher:
             span = self.quote_span(ranking, cand, article, avoid=quoted)
             if span is None:
                 continue  # every run of this paragraph is already quoted
-            s, e, evidence = span
+            s, e, _ = span
             if chunk.article_row == top.article_row:
                 quoted_best.append(cand)
             kept_terms.append((chunk.article_row, ev.terms))
             kept_spans.append((chunk.article_row, s, e))
             accepted += 1
-            quote_logit[len(kept_spans) - 1] = evidence
             if accepted <= offset:
                 continue
             answer.hits.append(
@@ -257,16 +256,22 @@ class Searcher:
                     dense_rank=cand.dense_rank,
                 )
             )
-        if offset == 0 and answer.hits:
-            # Within one article, the quote holding the stronger evidence (the fitted quote model) comes first;
-            # articles keep the order the passage model gave them.
-            first_seen = {h.article_row: n for n, h in reversed(list(enumerate(answer.hits)))}
-            logit = {id(h): quote_logit[n] for n, h in enumerate(answer.hits)}
-            answer.hits.sort(key=lambda h: (first_seen[h.article_row], -logit[id(h)]))
         answer.found = bool(answer.hits) or offset > 0
         timings["quote"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         return answer
+
+    def lead(self, ranking: Ranking, ranked: Sequence[Candidate]) -> Candidate:
+        """The hit to quote first: of the best article's passages in the running, the one whose best run
+        holds the strongest evidence by the fitted quote model (the figure a how-many question asks for)."""
+        best = ranked[0]
+        same = [c for c in ranked if c.article_row == best.article_row and c.prob is not None]
+        if len(same) < 2:
+            return best
+        article = self.version.article(best.article_row)
+        spans = [self.quote_span(ranking, c, article) for c in same]
+        scores = [sp[2] if sp is not None else float("-inf") for sp in spans]
+        return same[int(np.argmax(scores))]
 
     # --- quotes -------------------------------------------------------------------------
     def paragraph(self, cand: Candidate, article: ArticleRecord, qvec: np.ndarray | None) -> tuple[Paragraph, tuple[int, int]]:
