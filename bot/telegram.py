@@ -250,6 +250,8 @@ class NewsBot:
             f"<b>Latency</b> {lat}\n"
             f"<b>Reindex</b> {html.escape(self.reindex_state)}"
         )
+        if self.live.problem:
+            body += f"\n<b>Not serving the newest version</b>: {html.escape(self.live.problem)}"
         await update.effective_message.reply_text(body, parse_mode=HTML)
 
     async def cmd_reindex(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -173,6 +173,9 @@ def current_name(index_dir: Path) -> str | None:
     try:
         raw = (index_dir / CURRENT).read_bytes()
     except FileNotFoundError:
+        built = list_versions(index_dir)
+        if built:  # versions were completed here, but the pointer to one is gone
+            raise IndexDamagedError(None, CURRENT, f"missing, while versions/ holds {built[-1]}", where=str(index_dir)) from None
         return None
     except OSError as exc:
         raise IndexDamagedError(None, CURRENT, f"unreadable ({exc.strerror})", where=str(index_dir)) from None
