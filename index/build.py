@@ -251,33 +251,32 @@ VERSION_COUNTER = ".last-version"
 
 
 def _next_version_name(index_dir: Path) -> str:
-    """A name above every one ever used here: versions on disk, debris, CURRENT and the counter file.
+    """A name above every one used here: version folders on disk (damaged ones included), CURRENT and the counter.
 
-    The counter (versions/.last-version) remembers names whose folders were removed since, so a
-    name is never given twice, even when a damaged version is swept away.
+    The counter (.last-version beside CURRENT, see _claim_version_name) remembers names whose folders
+    were removed since, so a name is never given to two versions, even when a damaged one is swept away.
     """
     root = index_dir / VERSIONS
     used = [0]
     if root.is_dir():
-        for p in root.iterdir():
-            stem = p.name.rsplit("-", 1)[-1] if p.name.startswith(BUILDING_PREFIX) else p.name
-            if is_version_name(stem):
-                used.append(int(stem[1:]))
+        used.extend(int(p.name[1:]) for p in root.iterdir() if is_version_name(p.name))
     current = read_current(index_dir)
     if current:
         used.append(int(current[1:]))
     try:
-        used.append(int((root / VERSION_COUNTER).read_text(encoding="ascii").strip()))
+        used.append(int((index_dir / VERSION_COUNTER).read_text(encoding="ascii").strip()))
     except (OSError, ValueError, UnicodeDecodeError):
         pass
-    number = max(used) + 1
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f"{VERSION_COUNTER}.{os.getpid()}.tmp"
-    tmp.write_text(f"{number}\n", encoding="ascii")
+    return f"v{max(used) + 1:06d}"
+
+
+def _claim_version_name(index_dir: Path, name: str) -> None:
+    """Record `name` as used (durably) before its folder is renamed into place."""
+    tmp = index_dir / f"{VERSION_COUNTER}.{os.getpid()}.tmp"
+    tmp.write_text(f"{int(name[1:])}\n", encoding="ascii")
     fsync_file(tmp)
-    os.replace(tmp, root / VERSION_COUNTER)
-    fsync_dir(root)
-    return f"v{number:06d}"
+    os.replace(tmp, index_dir / VERSION_COUNTER)
+    fsync_dir(index_dir)
 
 
 def clean_abandoned_builds(index_dir: Path) -> list[str]:
@@ -291,9 +290,6 @@ def clean_abandoned_builds(index_dir: Path) -> list[str]:
     current = read_current(index_dir)
     if root.is_dir():
         for p in root.iterdir():
-            if p.name.startswith(f"{VERSION_COUNTER}.") and p.name.endswith(".tmp"):
-                p.unlink(missing_ok=True)
-                continue
             # A version folder without its manifest is damage (folders are renamed into place after it
             # is written); its name stays used (see _next_version_name). The current one is left to
             # the next update, which makes a new current version first.
@@ -302,7 +298,7 @@ def clean_abandoned_builds(index_dir: Path) -> list[str]:
             ):
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p.name)
-    for p in index_dir.glob(".CURRENT.*.tmp"):  # a pointer write cut short before its rename
+    for p in [*index_dir.glob(".CURRENT.*.tmp"), *index_dir.glob(f"{VERSION_COUNTER}.*.tmp")]:  # writes cut short
         p.unlink(missing_ok=True)
         removed.append(p.name)
     return removed
@@ -457,6 +453,7 @@ def update_index(
         tmp.mkdir(parents=True)
         try:
             _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, index_dir)
+            _claim_version_name(index_dir, name)
             os.rename(tmp, final)
             fsync_dir(index_dir / VERSIONS)
             verify_version(final)
