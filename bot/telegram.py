@@ -301,6 +301,8 @@ class NewsBot:
         else:
             state = text("reindex_unchanged", lang, version=html.escape(str(report.version)))
         body = text("reindex_done", lang, summary=report.summary(), state=state)
+        if report.switched and report.full_rebuild_reason:  # e.g. the previous version was damaged
+            body += f"\nfull rebuild: {html.escape(report.full_rebuild_reason, quote=False)}"
         if report.rejected:
             lines = [html.escape(str(e), quote=False) for e in report.rejected[:10]]
             more = len(report.rejected) - len(lines)
