@@ -35,6 +35,7 @@ from index.integrity import Problem, check_files, checksum_files, fsync_tree, se
 from index.store import (
     CURRENT,
     FORMAT_VERSION,
+    LOAD_LOCK,
     MANIFEST,
     VERSIONS,
     IndexVersion,
@@ -626,7 +627,8 @@ def _write_version(
         vectors[row] = prev_vectors[ref] if kind == "prev" else new_vectors[ref]
     vectors.flush()
     del vectors
-    vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
+    with LOAD_LOCK:  # see index/store.py: .npy headers are parsed one thread at a time
+        vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
 
     n_sentences = _write_sentence_vectors(tmp, articles, plan, prev, embedder, dim, opts) if opts.sentence_vectors else None
 

@@ -51,6 +51,10 @@ MANIFEST = "manifest.json"
 # ~740 MiB, hashed in ~0.6 s: bench/verify_cost.py); larger ones get sizes and invariants at open.
 VERIFY_ON_OPEN_MAX_BYTES = 1 << 30
 NORM_SAMPLE = 64
+# numpy parses .npy headers with ast.literal_eval, which CPython 3.11 can fail on when two threads
+# parse at once ("AST constructor recursion depth mismatch"); a reader opening a version while a build
+# verifies the new one did. Loading the parts of a version is serialised (each load is a few ms at most).
+LOAD_LOCK = threading.Lock()
 
 SCHEMA = """
 CREATE TABLE articles (
@@ -260,7 +264,8 @@ class IndexVersion:
     def _load(self, file: str, load):  # noqa: ANN001, ANN202
         """load(path of file), any failure reported as that file's damage."""
         try:
-            return load(self.path / file)
+            with LOAD_LOCK:
+                return load(self.path / file)
         except FileNotFoundError:
             raise IndexDamagedError(self.name, file, "missing") from None
         except Exception as exc:  # numpy, faiss and bm25s raise whatever their parser hits
