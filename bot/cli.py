@@ -24,6 +24,39 @@ def _date(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
 
 
+def _positive(value: str) -> int:
+    """An integer ≥ 1 (argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
+def _limit(value: str) -> int:
+    """An integer ≥ 0, 0 meaning no limit (argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {n}")
+    return n
+
+
+def _seconds(value: str) -> float:
+    """A number of seconds ≥ 0 (argparse type)."""
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not n >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and flags; flags override Settings."""
     p = argparse.ArgumentParser(prog="newsqa", description="Question answering over Arabic news, quoting its sources.")
@@ -37,19 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--corpus", type=Path, help="corpus folder (NEWSQA_CORPUS_DIR)")
         b.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
         b.add_argument("--no-progress", action="store_true", help="no progress bar")
-        b.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another build to finish")
+        b.add_argument("--wait", type=_seconds, default=0.0, help="seconds to wait for another build to finish")
     st = isub.add_parser("status", help="current version, model, counts, date range")
     st.add_argument("--index-dir", type=Path)
     st.add_argument("--json", action="store_true")
+    ve = isub.add_parser("verify", help="check every file of the current version (--all: every version) against its checksums")
+    ve.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
+    ve.add_argument("--all", action="store_true", help="every version on disk, not only the current one")
 
     def search_flags(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
-        sp.add_argument("-k", type=int, help="number of quotes (NEWSQA_TOP_K)")
+        sp.add_argument("-k", type=_positive, help="number of quotes, 1 or more (NEWSQA_TOP_K)")
         sp.add_argument("--since", type=_date, help="only articles on or after this date")
         sp.add_argument("--until", type=_date, help="only articles on or before this date")
         sp.add_argument("--source", action="append", default=[], help="only this outlet (repeatable)")
         sp.add_argument("--mode", choices=("fused", "lexical", "dense"), default="fused")
-        sp.add_argument("--per-article", type=int, help="hits per article (NEWSQA_PER_ARTICLE; 0 = no limit)")
+        sp.add_argument("--per-article", type=_limit, help="hits per article (NEWSQA_PER_ARTICLE; 0 = no limit)")
 
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question")
@@ -64,12 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--questions", type=Path, help="questions file (default DATASET/questions.jsonl)")
     ev.add_argument("--index-dir", type=Path, help="index folder for the dataset (default: a cache beside the index)")
     ev.add_argument("--json", action="store_true")
-    ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--limit", type=_positive, help="only the first N questions")
     ev.add_argument("--split", choices=("A", "B"), help="only one fixed half of the questions (tune on A, report B)")
     ev.add_argument("--mode", action="append", choices=("lexical", "dense", "fused"), help="only these retrievers (repeatable)")
     ev.add_argument("--lang", help="only questions in this language (their \"lang\" field, e.g. ar or en)")
     ev.add_argument(
-        "--failures", type=int, nargs="?", const=20, metavar="N",
+        "--failures", type=_limit, nargs="?", const=20, metavar="N",
         help="list the first N missed questions (default 20); with --json, per-question rows under \"questions\"",
     )
 
@@ -112,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args, settings)
     except NewsqaError as exc:
+        if args.verbose:
+            log.exception("details")
         print(f"newsqa: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -120,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = None  # type: ignore[assignment]
         return 0
+    except Exception as exc:  # anything else is still one line; the traceback only with -v
+        if args.verbose:
+            log.exception("unexpected error")
+        line = (str(exc).strip().splitlines() or [""])[0]
+        hint = "" if args.verbose else " (run with -v for details)"
+        print(f"newsqa: unexpected {type(exc).__name__}: {line}{hint}", file=sys.stderr)
+        return 1
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -141,6 +186,8 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
             if args.corpus:
                 settings.corpus_dir = args.corpus
             return cmd_index_build(settings, full=args.index_command == "build", progress=not args.no_progress, wait=args.wait)
+        if args.index_command == "verify":
+            return cmd_index_verify(settings, every=args.all)
         return cmd_index_status(settings, as_json=args.json)
     if args.command in ("ask", "chat"):
         if args.index_dir:
@@ -266,14 +313,80 @@ class _progress_printer:  # noqa: N801 - used like a function
             self.bar = None
 
 
-def cmd_index_status(settings, as_json: bool) -> int:
-    """Show where everything lives, then the current version, model, counts, date range and last build."""
-    from index.errors import IndexNotFoundError
+def cmd_index_verify(settings, every: bool = False) -> int:  # noqa: ANN001
+    """Check every file of the current version (or of all versions) against the manifest's checksums."""
+    import time
+
+    from index.errors import IndexDamagedError, IndexNotFoundError
+    from index.integrity import check_files, read_manifest, total_bytes
+    from index.store import VERSIONS, current_name, list_versions
+
+    index_dir = settings.index_dir
+    try:
+        current = current_name(index_dir)
+    except IndexDamagedError as exc:
+        print(f"newsqa: {exc}", file=sys.stderr)
+        return 1
+    names = list_versions(index_dir) if every else ([current] if current else [])
+    if every and current and current not in names:
+        names.append(current)
+    if not names:
+        raise IndexNotFoundError(f"no index in {index_dir}: build one with `newsqa index build`")
+    damaged = 0
+    for name in names:
+        started = time.perf_counter()
+        mark = " (current)" if name == current and every else ""
+        try:
+            manifest = read_manifest(index_dir / VERSIONS / name)
+        except IndexDamagedError as exc:
+            print(f"{name}{mark}: DAMAGED: {exc.file} ({exc.reason})")
+            damaged += 1
+            continue
+        if "files" not in manifest:
+            print(f"{name}{mark}: no checksums recorded (built before they were); run newsqa index update to rebuild")
+            damaged += 1
+            continue
+        problems = check_files(index_dir / VERSIONS / name, manifest, hashes=True)
+        seconds = time.perf_counter() - started
+        if problems:
+            damaged += 1
+            for p in problems:
+                print(f"{name}{mark}: DAMAGED: {p.file} ({p.reason})")
+        else:
+            size = total_bytes(manifest) / 2**20
+            print(f"{name}{mark}: verified ({len(manifest['files'])} files, {size:.1f} MiB in {seconds:.2f}s)")
+    if damaged:
+        print(f"newsqa: {damaged} damaged version(s) in {index_dir}; run newsqa index update to rebuild", file=sys.stderr)
+        return 1
+    return 0
+
+
+# `index status` hashes every file up to this size (~1 GB/s); beyond, sizes and invariants only.
+STATUS_FULL_VERIFY_MAX_BYTES = 4 * 2**30
+
+
+def _status_verification(index_dir: Path) -> str:
+    """"full" unless the current version is larger than STATUS_FULL_VERIFY_MAX_BYTES ("auto" then)."""
+    from index.errors import IndexCorruptError
+    from index.integrity import read_manifest, total_bytes
+    from index.store import VERSIONS, current_name
+
+    try:
+        name = current_name(index_dir)
+        manifest = read_manifest(index_dir / VERSIONS / name) if name else {}
+    except IndexCorruptError:
+        return "full"  # opening reports it
+    return "full" if total_bytes(manifest) <= STATUS_FULL_VERIFY_MAX_BYTES else "auto"
+
+
+def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
+    """Show where everything lives, then the current version, model, counts, date range, last build and integrity."""
+    from index.errors import IndexDamagedError, IndexNotFoundError
     from index.store import list_versions, open_current
 
     where = settings.locations()
     try:
-        version = open_current(settings.index_dir)
+        version = open_current(settings.index_dir, verify=_status_verification(settings.index_dir))
     except IndexNotFoundError as exc:
         if as_json:
             print(json.dumps({"locations": where, "version": None, "error": str(exc)}, ensure_ascii=False, indent=1))
@@ -281,7 +394,26 @@ def cmd_index_status(settings, as_json: bool) -> int:
             _print_locations(where)
         print(f"newsqa: {exc}", file=sys.stderr)
         return 1
+    except IndexDamagedError as exc:
+        integrity = f"DAMAGED: {exc.file} ({exc.reason})"
+        if as_json:
+            print(json.dumps({"locations": where, "index_dir": str(settings.index_dir), "version": exc.version,
+                              "integrity": integrity, "error": str(exc)}, ensure_ascii=False, indent=1))
+        else:
+            _print_locations(where)
+            print(f"index:    {settings.index_dir} (version {exc.version or '?'})")
+            print(f"integrity: {integrity}")
+        print(f"newsqa: {exc}", file=sys.stderr)
+        return 1
     m = version.manifest
+    if version.checksums_verified:
+        integrity = "verified"
+    elif "files" in m:
+        integrity = (f"sizes and invariants checked (over {STATUS_FULL_VERIFY_MAX_BYTES >> 30} GiB: "
+                     f"run newsqa index verify for the checksums)")
+    else:
+        integrity = "invariants checked; no checksums recorded (built before they were)"
+    version.close()
     info = {
         "locations": where,
         "index_dir": str(settings.index_dir),
@@ -291,10 +423,11 @@ def cmd_index_status(settings, as_json: bool) -> int:
         "analyser": m.get("analyser"),
         "faiss": m.get("faiss"),
         "counts": m["counts"],
-        "dates": m["dates"],
+        "dates": m.get("dates"),
         "sources": m.get("sources", []),
-        "built": m["created"],
+        "built": m.get("created"),
         "last_build": m.get("build"),
+        "integrity": integrity,
     }
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=1))
@@ -304,15 +437,17 @@ def cmd_index_status(settings, as_json: bool) -> int:
     fingerprint = m["model"].get("fingerprint") or "no fingerprint"
     print(
         f"model:    {m['model']['name']} (dim {m['model']['dim']}, {m['model'].get('backend', 'torch')}, "
-        f"{fingerprint[:19]}); FAISS {m.get('faiss', {}).get('kind')}; analyser v{(m.get('analyser') or {}).get('version', '?')}"
+        f"{fingerprint[:19]}); FAISS {(m.get('faiss') or {}).get('kind')}; analyser v{(m.get('analyser') or {}).get('version', '?')}"
     )
     print(f"contents: {m['counts']['articles']} articles, {m['counts']['chunks']} chunks, {len(info['sources'])} outlets")
-    print(f"dates:    {m['dates']['min']} … {m['dates']['max']}")
-    b = m.get("build", {})
+    dates = m.get("dates") or {}
+    print(f"dates:    {dates.get('min')} … {dates.get('max')}")
+    b = m.get("build") or {}
     print(
-        f"built:    {m['created']} (added {b.get('added')}, changed {b.get('changed')}, removed {b.get('removed')}, "
+        f"built:    {m.get('created')} (added {b.get('added')}, changed {b.get('changed')}, removed {b.get('removed')}, "
         f"unchanged {b.get('unchanged')}, rejected {b.get('rejected')})"
     )
+    print(f"integrity: {integrity}")
     return 0
 
 

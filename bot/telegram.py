@@ -250,6 +250,8 @@ class NewsBot:
             f"<b>Latency</b> {lat}\n"
             f"<b>Reindex</b> {html.escape(self.reindex_state)}"
         )
+        if self.live.problem:
+            body += f"\n<b>Not serving the newest version</b>: {html.escape(self.live.problem)}"
         await update.effective_message.reply_text(body, parse_mode=HTML)
 
     async def cmd_reindex(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -299,6 +301,8 @@ class NewsBot:
         else:
             state = text("reindex_unchanged", lang, version=html.escape(str(report.version)))
         body = text("reindex_done", lang, summary=report.summary(), state=state)
+        if report.switched and report.full_rebuild_reason:  # e.g. the previous version was damaged
+            body += f"\nfull rebuild: {html.escape(report.full_rebuild_reason, quote=False)}"
         if report.rejected:
             lines = [html.escape(str(e), quote=False) for e in report.rejected[:10]]
             more = len(report.rejected) - len(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import json
 import os
@@ -316,18 +317,39 @@ def iter_jsonl(path: Path, display: str) -> Iterator[Article | ArticleError]:
                 yield err
 
 
+def _resolve(path: Path) -> Path | str:
+    """Where a symlink leads, or why it leads nowhere (a loop, a dangling or unreadable link)."""
+    try:
+        return path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return "symlink loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if isinstance(exc, FileNotFoundError):
+            return "symlink to a missing file"
+        return f"unreadable symlink ({exc.strerror})"
+
+
 def corpus_files(root: Path) -> Iterator[tuple[Path, str] | ArticleError]:
-    """Regular files under root (sorted, hidden ones skipped); links out of root are refused."""
+    """Regular files under root (sorted, hidden ones skipped); links out of root, loops and unreadable entries are refused."""
     root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable.append):
+        while unreadable:
+            failed = unreadable.pop()
+            where = Path(failed.filename).relative_to(root) if failed.filename else Path(".")
+            yield ArticleError(str(where), f"unreadable folder ({failed.strerror})")
         kept = []
         for d in sorted(dirnames):
             if d.startswith("."):
                 continue
             sub = Path(dirpath) / d
             if sub.is_symlink():  # os.walk does not descend into it; say so when it leads outside
-                target = sub.resolve()
-                if not target.is_relative_to(root):
+                target = _resolve(sub)
+                if isinstance(target, str):
+                    yield ArticleError(str(sub.relative_to(root)), f"{target}: not followed")
+                elif not target.is_relative_to(root):
                     yield ArticleError(
                         str(sub.relative_to(root)), f"symlink to folder {target} outside the corpus folder: not followed"
                     )
@@ -340,16 +362,26 @@ def corpus_files(root: Path) -> Iterator[tuple[Path, str] | ArticleError]:
             path = Path(dirpath) / name
             display = str(path.relative_to(root))
             if path.is_symlink():
-                target = path.resolve()
+                target = _resolve(path)
+                if isinstance(target, str):
+                    yield ArticleError(display, f"{target}: not followed")
+                    continue
                 if not target.is_relative_to(root):
                     yield ArticleError(display, f"symlink to {target} outside the corpus folder: not followed")
                     continue
                 if target.is_file():
                     continue  # the target itself is listed under its own name
-            if not path.is_file():
+            try:
+                regular = path.is_file()
+            except OSError as exc:
+                yield ArticleError(display, f"unreadable ({exc.strerror})")
+                continue
+            if not regular:
                 yield ArticleError(display, "not a regular file")
                 continue
             yield path, display
+    for failed in unreadable:
+        yield ArticleError(str(failed.filename or root), f"unreadable folder ({failed.strerror})")
 
 
 def load_corpus(root: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> CorpusLoad:

@@ -26,18 +26,24 @@ from index.errors import (
     ArticleError,
     EmptyCorpusError,
     IndexCorruptError,
+    IndexDamagedError,
     IndexLockedError,
     IndexReadOnlyError,
     ModelMismatchError,
 )
+from index.integrity import Problem, check_files, checksum_files, fsync_tree, seal_manifest
 from index.store import (
+    CURRENT,
     FORMAT_VERSION,
+    LOAD_LOCK,
     MANIFEST,
     VERSIONS,
     IndexVersion,
     fsync_dir,
     fsync_file,
+    current_name,
     import_bm25s,
+    is_version_name,
     list_versions,
     open_current,
     read_current,
@@ -204,8 +210,8 @@ class IndexLock:
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise IndexReadOnlyError(
-                f"cannot write to the index folder {self.path.parent} ({exc.strerror}); "
-                f"set NEWSQA_INDEX_DIR or --index-dir to a writable folder"
+                f"cannot write to {self.path.parent}: {(exc.strerror or str(exc)).lower()} "
+                f"(an update writes its lock and a new version there; set NEWSQA_INDEX_DIR or --index-dir to a writable folder)"
             ) from None
 
     def _still_linked(self, fd: int) -> bool:
@@ -242,10 +248,36 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
+VERSION_COUNTER = ".last-version"
+
+
 def _next_version_name(index_dir: Path) -> str:
+    """A name above every one used here: version folders on disk (damaged ones included), CURRENT and the counter.
+
+    The counter (.last-version beside CURRENT, see _claim_version_name) remembers names whose folders
+    were removed since, so a name is never given to two versions, even when a damaged one is swept away.
+    """
     root = index_dir / VERSIONS
-    numbers = [int(p.name[1:]) for p in root.iterdir() if p.name.startswith("v") and p.name[1:].isdigit()] if root.is_dir() else []
-    return f"v{max(numbers, default=0) + 1:06d}"
+    used = [0]
+    if root.is_dir():
+        used.extend(int(p.name[1:]) for p in root.iterdir() if is_version_name(p.name))
+    current = read_current(index_dir)
+    if current:
+        used.append(int(current[1:]))
+    try:
+        used.append(int((index_dir / VERSION_COUNTER).read_text(encoding="ascii").strip()))
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    return f"v{max(used) + 1:06d}"
+
+
+def _claim_version_name(index_dir: Path, name: str) -> None:
+    """Record `name` as used (durably) before its folder is renamed into place."""
+    tmp = index_dir / f"{VERSION_COUNTER}.{os.getpid()}.tmp"
+    tmp.write_text(f"{int(name[1:])}\n", encoding="ascii")
+    fsync_file(tmp)
+    os.replace(tmp, index_dir / VERSION_COUNTER)
+    fsync_dir(index_dir)
 
 
 def clean_abandoned_builds(index_dir: Path) -> list[str]:
@@ -256,12 +288,18 @@ def clean_abandoned_builds(index_dir: Path) -> list[str]:
     """
     removed = []
     root = index_dir / VERSIONS
+    current = read_current(index_dir)
     if root.is_dir():
         for p in root.iterdir():
-            if p.name.startswith(BUILDING_PREFIX) or (p.name.startswith("v") and not (p / MANIFEST).is_file()):
+            # A version folder without its manifest is damage (folders are renamed into place after it
+            # is written); its name stays used (see _next_version_name). The current one is left to
+            # the next update, which makes a new current version first.
+            if p.name.startswith(BUILDING_PREFIX) or (
+                p.name.startswith("v") and p.name != current and not (p / MANIFEST).is_file()
+            ):
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p.name)
-    for p in index_dir.glob(".CURRENT.*.tmp"):  # a pointer write cut short before its rename
+    for p in [*index_dir.glob(".CURRENT.*.tmp"), *index_dir.glob(f"{VERSION_COUNTER}.*.tmp")]:  # writes cut short
         p.unlink(missing_ok=True)
         removed.append(p.name)
     return removed
@@ -360,19 +398,16 @@ def update_index(
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise IndexReadOnlyError(f"cannot create the index folder {index_dir} ({exc.strerror})") from None
+        raise IndexReadOnlyError(f"cannot write to {index_dir}: {(exc.strerror or str(exc)).lower()}") from None
     with IndexLock(index_dir, opts.lock_wait_seconds):
         clean_abandoned_builds(index_dir)
         loaded = corpus if corpus is not None else load_corpus(corpus_dir, opts.max_article_bytes)
         report = BuildReport(version=read_current(index_dir), switched=False, rejected=loaded.rejected, notices=loaded.notices)
-        prev: IndexVersion | None = None
-        if report.version is not None:
-            try:
-                prev = open_current(index_dir)
-            except Exception as exc:  # an unreadable previous version only costs a full rebuild
-                report.notices.append(f"previous index unreadable ({exc}); rebuilding in full")
+        prev, distrust = _trusted_previous(index_dir)
         dim = embedder.dim  # read from the model's configs: no model load when nothing changed
         reuse, reason = _reusable(prev, embedder, dim, opts)
+        if distrust and prev is None:
+            reason = distrust
         report.full_rebuild_reason = None if reuse else reason
 
         prev_articles: dict[str, tuple[int, str]] = {}
@@ -419,6 +454,7 @@ def update_index(
         tmp.mkdir(parents=True)
         try:
             _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, index_dir)
+            _claim_version_name(index_dir, name)
             os.rename(tmp, final)
             fsync_dir(index_dir / VERSIONS)
             verify_version(final)
@@ -434,6 +470,35 @@ def update_index(
         prune_versions(index_dir, opts.keep_versions)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _trusted_previous(index_dir: Path) -> tuple[IndexVersion | None, str | None]:
+    """The current version when every file of it checks out, else (None, why it is not trusted).
+
+    Rows are reused from it only after each file's checksum matched its manifest (or, for a version
+    from before checksums, never). Anything wrong with it or with CURRENT costs a full rebuild, never the update.
+    """
+    try:
+        name = current_name(index_dir)
+    except IndexDamagedError as exc:
+        return None, f"the index pointer {CURRENT} is damaged ({exc.file}: {exc.reason})"
+    if name is None:
+        return None, None
+    try:
+        prev = open_current(index_dir)
+    except IndexDamagedError as exc:
+        return None, f"previous version {exc.version or name} is damaged ({exc.file}: {exc.reason})"
+    except Exception as exc:  # an unreadable previous version only costs a full rebuild
+        log.info("previous version unreadable", exc_info=True)
+        return None, f"previous version {name} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if "files" not in prev.manifest:
+        prev.close()
+        return None, f"previous version {name} has no checksums to verify its rows against"
+    problems: list[Problem] = [] if prev.checksums_verified else check_files(prev.path, prev.manifest, hashes=True)
+    if problems:
+        prev.close()
+        return None, f"previous version {name} is damaged ({problems[0].file}: {problems[0].reason})"
+    return prev, None
 
 
 def verify_version(path: Path) -> None:
@@ -562,7 +627,8 @@ def _write_version(
         vectors[row] = prev_vectors[ref] if kind == "prev" else new_vectors[ref]
     vectors.flush()
     del vectors
-    vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
+    with LOAD_LOCK:  # see index/store.py: .npy headers are parsed one thread at a time
+        vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
 
     n_sentences = _write_sentence_vectors(tmp, articles, plan, prev, embedder, dim, opts) if opts.sentence_vectors else None
 
@@ -616,10 +682,9 @@ def _write_version(
             "full_rebuild_reason": report.full_rebuild_reason,
         },
     }
-    for f in tmp.rglob("*"):
-        if f.is_file():
-            fsync_file(f)
+    fsync_tree(tmp)  # the files are on disk before the checksums that vouch for them
+    manifest["files"] = checksum_files(tmp)
     manifest_path = tmp / MANIFEST
-    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    manifest_path.write_text(json.dumps(seal_manifest(manifest), ensure_ascii=False, indent=1), encoding="utf-8")
     fsync_file(manifest_path)
     fsync_dir(tmp)

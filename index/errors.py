@@ -52,3 +52,14 @@ class AnalyserMismatchError(NewsqaError):
 
 class EmptyCorpusError(NewsqaError):
     """The corpus yields no article while the index holds some: an unmounted or emptied folder."""
+
+
+class IndexDamagedError(IndexCorruptError):
+    """A file of an index version (or the CURRENT pointer) fails its checksum, size or a consistency check."""
+
+    def __init__(self, version: str | None, file: str, reason: str, where: str | None = None) -> None:
+        self.version = version
+        self.file = file
+        self.reason = reason
+        what = f"index version {version}" if version else f"the index in {where}" if where else "the index"
+        super().__init__(f"{what} is damaged ({file}: {reason}); run newsqa index update to rebuild")

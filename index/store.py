@@ -9,7 +9,14 @@
         dense.faiss           FAISS index over the same rows
         lexical/              bm25s index over the same rows
         chunk_article.npy     article row of each chunk (filters, grouping)
-        manifest.json         written last: a version without it is incomplete
+        sentences.npy         (when built with sentence vectors) float16 vectors of every chunk's sentences
+        sentence_offsets.npy  first sentence row of each chunk (n_chunks + 1)
+        manifest.json         written last, after every file is fsync'd: a version without it is incomplete;
+                              it records the size and BLAKE2b digest of every other file (index/integrity.py)
+
+Opening a version always checks sizes and cheap invariants (counts across FAISS, vectors, SQLite,
+bm25s and sentence offsets; a sample of vector norms; no NaN), and the checksums of every file
+while the version is small enough for that to stay cheap (VERIFY_ON_OPEN_MAX_BYTES).
 """
 
 from __future__ import annotations
@@ -27,12 +34,27 @@ import numpy as np
 
 from index.articles import Article, Paragraph, format_date
 from index.chunking import Chunk
-from index.errors import AnalyserMismatchError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from index.errors import (
+    AnalyserMismatchError,
+    IndexCorruptError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    ModelMismatchError,
+)
+from index.integrity import check_files, raise_first, read_manifest, total_bytes
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
+# Opening a version hashes all its files up to this size (10^5 chunks with sentence vectors take
+# ~740 MiB, hashed in ~0.6 s: bench/verify_cost.py); larger ones get sizes and invariants at open.
+VERIFY_ON_OPEN_MAX_BYTES = 1 << 30
+NORM_SAMPLE = 64
+# numpy parses .npy headers with ast.literal_eval, which CPython 3.11 can fail on when two threads
+# parse at once ("AST constructor recursion depth mismatch"); a reader opening a version while a build
+# verifies the new one did. Loading the parts of a version is serialised (each load is a few ms at most).
+LOAD_LOCK = threading.Lock()
 
 SCHEMA = """
 CREATE TABLE articles (
@@ -150,13 +172,39 @@ class ChunkRecord:
     end: int
 
 
-def read_current(index_dir: Path) -> str | None:
-    """Name of the live version, or None when nothing was ever built."""
+def current_name(index_dir: Path) -> str | None:
+    """Name of the live version, None when nothing was ever built; a damaged pointer raises IndexDamagedError."""
     try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        raw = (index_dir / CURRENT).read_bytes()
     except FileNotFoundError:
+        built = list_versions(index_dir)
+        if built:  # versions were completed here, but the pointer to one is gone
+            raise IndexDamagedError(None, CURRENT, f"missing, while versions/ holds {built[-1]}", where=str(index_dir)) from None
         return None
-    return name or None
+    except OSError as exc:
+        raise IndexDamagedError(None, CURRENT, f"unreadable ({exc.strerror})", where=str(index_dir)) from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexDamagedError(None, CURRENT, "not valid UTF-8", where=str(index_dir)) from None
+    if not name:
+        raise IndexDamagedError(None, CURRENT, "empty", where=str(index_dir))
+    if not is_version_name(name):
+        raise IndexDamagedError(None, CURRENT, f"names {name[:40]!r}, not a version", where=str(index_dir))
+    return name
+
+
+def read_current(index_dir: Path) -> str | None:
+    """Name of the live version, or None when nothing was ever built or the pointer is unreadable."""
+    try:
+        return current_name(index_dir)
+    except IndexDamagedError:
+        return None
+
+
+def is_version_name(name: str) -> bool:
+    """vNNNNNN (six digits or more)."""
+    return len(name) >= 7 and name[0] == "v" and name[1:].isdigit()
 
 
 def write_current(index_dir: Path, name: str) -> None:
@@ -179,27 +227,104 @@ def list_versions(index_dir: Path) -> list[str]:
 class IndexVersion:
     """One loaded, read-only index version: FAISS, bm25s, SQLite and the row arrays."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, verify: str = "auto") -> None:
+        """Load a version. verify: "auto" (checksums when small, invariants always), "full", "cheap"
+        (sizes and invariants only) or "none" (nothing beyond loading; benchmarks only)."""
         self.path = path
         self.name = path.name
-        manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
-            raise IndexCorruptError(f"{path}: no manifest.json, the build did not complete")
-        self.manifest: dict = json.loads(manifest_path.read_text(encoding="utf-8"))
+        self._local = threading.local()
+        self.manifest: dict = read_manifest(path)
         if self.manifest.get("format") != FORMAT_VERSION:
             raise IndexCorruptError(f"{path}: index format {self.manifest.get('format')} (this code reads {FORMAT_VERSION})")
-        self._local = threading.local()
-        self.n_chunks = int(self.manifest["counts"]["chunks"])
-        self.n_articles = int(self.manifest["counts"]["articles"])
-        self.chunk_article = np.load(path / "chunk_article.npy", mmap_mode="r")
+        try:
+            self.n_chunks = int(self.manifest["counts"]["chunks"])
+            self.n_articles = int(self.manifest["counts"]["articles"])
+            self.dim = int(self.manifest["model"]["dim"])
+        except (KeyError, TypeError, ValueError):
+            raise IndexDamagedError(self.name, MANIFEST, "counts or model missing") from None
+        hashes = verify == "full" or (verify == "auto" and total_bytes(self.manifest) <= VERIFY_ON_OPEN_MAX_BYTES)
+        if verify != "none":
+            raise_first(self.name, check_files(path, self.manifest, hashes=hashes))
+        #: True when every file's checksum was compared with the manifest on this open.
+        self.checksums_verified = hashes and verify != "none" and "files" in self.manifest
+        self.chunk_article = self._load("chunk_article.npy", lambda p: np.load(p, mmap_mode="r"))
         if len(self.chunk_article) != self.n_chunks:
-            raise IndexCorruptError(f"{path}: chunk_article.npy has {len(self.chunk_article)} rows, manifest {self.n_chunks}")
+            raise IndexDamagedError(self.name, "chunk_article.npy", f"{len(self.chunk_article)} rows, manifest says {self.n_chunks}")
         from index.dense import read_faiss
 
-        self.faiss = read_faiss(path / "dense.faiss")
+        self.faiss = self._load("dense.faiss", read_faiss)
         if self.faiss.ntotal != self.n_chunks:
-            raise IndexCorruptError(f"{path}: FAISS holds {self.faiss.ntotal} vectors, manifest {self.n_chunks}")
-        self.bm25 = import_bm25s().BM25.load(str(path / "lexical"), mmap=True, load_vocab=True) if self.n_chunks else None
+            raise IndexDamagedError(self.name, "dense.faiss", f"holds {self.faiss.ntotal} vectors, manifest says {self.n_chunks}")
+        self.bm25 = (
+            self._load("lexical", lambda p: import_bm25s().BM25.load(str(p), mmap=True, load_vocab=True)) if self.n_chunks else None
+        )
+        if verify != "none":
+            self._check_invariants()
+
+    def _load(self, file: str, load):  # noqa: ANN001, ANN202
+        """load(path of file), any failure reported as that file's damage."""
+        try:
+            with LOAD_LOCK:
+                return load(self.path / file)
+        except FileNotFoundError:
+            raise IndexDamagedError(self.name, file, "missing") from None
+        except Exception as exc:  # numpy, faiss and bm25s raise whatever their parser hits
+            raise IndexDamagedError(self.name, file, f"unreadable ({_first_line(exc)})") from None
+
+    def _check_invariants(self) -> None:
+        """Counts agree across every part; sampled vectors are finite and of unit norm."""
+        n, name = self.n_chunks, self.name
+        ca = self.chunk_article
+        if ca.ndim != 1 or ca.dtype.kind not in "iu":
+            raise IndexDamagedError(name, "chunk_article.npy", f"shape {ca.shape} {ca.dtype}, expected int rows")
+        if n and (int(ca.min()) < 0 or int(ca.max()) >= self.n_articles or np.any(np.diff(ca) < 0)):
+            raise IndexDamagedError(name, "chunk_article.npy", f"article rows outside 0..{self.n_articles - 1} or out of order")
+        if self.faiss.d != self.dim:
+            raise IndexDamagedError(name, "dense.faiss", f"dimension {self.faiss.d}, manifest says {self.dim}")
+        vectors = self._load("vectors.npy", lambda p: np.load(p, mmap_mode="r"))
+        if vectors.shape != (n, self.dim) or vectors.dtype != np.float32:
+            raise IndexDamagedError(name, "vectors.npy", f"shape {vectors.shape} {vectors.dtype}, expected ({n}, {self.dim}) float32")
+        sample = _sample_rows(n)
+        _check_unit_rows(name, "vectors.npy", np.asarray(vectors[sample], dtype=np.float32), 1e-3)
+        from index.dense import is_exact
+
+        if len(sample) and is_exact(self.faiss):
+            try:
+                stored = np.stack([self.faiss.reconstruct(int(r)) for r in sample])
+            except RuntimeError:
+                stored = None
+            if stored is not None and not np.allclose(stored, vectors[sample], atol=1e-6):
+                raise IndexDamagedError(name, "dense.faiss", "vectors differ from vectors.npy")
+        del vectors
+        if self.bm25 is not None:
+            docs = getattr(self.bm25, "scores", {}).get("num_docs")
+            if docs is not None and int(docs) != n:
+                raise IndexDamagedError(name, "lexical", f"holds {docs} documents, manifest says {n}")
+        try:
+            (articles,) = self.db.execute("SELECT count(*) FROM articles").fetchone()
+            (chunks,) = self.db.execute("SELECT count(*) FROM chunks").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise IndexDamagedError(name, "meta.sqlite", f"unreadable ({_first_line(exc)})") from None
+        if (articles, chunks) != (self.n_articles, n):
+            self.close()
+            raise IndexDamagedError(
+                name, "meta.sqlite", f"holds {articles} articles and {chunks} chunks, manifest says {self.n_articles} and {n}"
+            )
+        sentences = (self.manifest.get("sentences") or {}).get("count")
+        if sentences is not None:
+            offsets = self._load("sentence_offsets.npy", np.load)
+            if offsets.shape != (n + 1,) or (n and (offsets[0] != 0 or offsets[-1] != sentences or np.any(np.diff(offsets) < 0))):
+                raise IndexDamagedError(name, "sentence_offsets.npy", f"does not describe {n} chunks and {sentences} sentences")
+            from index.dense import RowReader
+
+            rows = self._load("sentences.npy", RowReader)
+            try:
+                if rows.shape != (sentences, self.dim) or rows.dtype != np.float16:
+                    raise IndexDamagedError(name, "sentences.npy", f"shape {rows.shape} {rows.dtype}, expected ({sentences}, {self.dim}) float16")
+                _check_unit_rows(name, "sentences.npy", rows[_sample_rows(int(sentences))].astype(np.float32), 1e-2)
+            finally:
+                rows.close()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -311,20 +436,38 @@ class IndexVersion:
             self._local.db = None
 
 
-def open_current(index_dir: Path) -> IndexVersion:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:200] if text else type(exc).__name__) or type(exc).__name__
+
+
+def _sample_rows(n: int) -> np.ndarray:
+    """Up to NORM_SAMPLE rows spread evenly over 0..n-1 (first and last included)."""
+    return np.unique(np.linspace(0, n - 1, min(n, NORM_SAMPLE)).astype(np.int64)) if n else np.zeros(0, dtype=np.int64)
+
+
+def _check_unit_rows(version: str, file: str, rows: np.ndarray, tolerance: float) -> None:
+    if not np.all(np.isfinite(rows)):
+        raise IndexDamagedError(version, file, "NaN or infinite values")
+    norms = np.linalg.norm(rows, axis=1) if len(rows) else np.ones(0)
+    if np.any(np.abs(norms - 1.0) > tolerance):
+        raise IndexDamagedError(version, file, "vectors not of unit length")
+
+
+def open_current(index_dir: Path, verify: str = "auto") -> IndexVersion:
     """Load the live version; a missing index says how to build one.
 
     If the version vanishes while loading (pruned after CURRENT moved on), the new current one is loaded.
     """
     for _attempt in range(3):
-        name = read_current(index_dir)
+        name = current_name(index_dir)
         if name is None:
             raise IndexNotFoundError(f"no index in {index_dir}: build one with `newsqa index build`")
         path = index_dir / VERSIONS / name
         try:
             if not path.is_dir():
                 raise IndexNotFoundError(f"{index_dir}: CURRENT names {name}, which is not on disk")
-            return IndexVersion(path)
+            return IndexVersion(path, verify)
         except (IndexNotFoundError, IndexCorruptError, OSError, RuntimeError):
             if read_current(index_dir) == name:
                 raise

@@ -398,6 +398,7 @@ class LiveSearcher:
         self._searcher: Searcher | None = None
         self._checked = 0.0
         self._failed: str | None = None
+        self.problem: str | None = None  # why the version CURRENT names is not the one answering (for /stats)
 
     def get(self) -> Searcher:
         """The searcher of the current version (reloaded when CURRENT has moved)."""
@@ -414,9 +415,9 @@ class LiveSearcher:
                 try:
                     self._searcher = Searcher(self._open(), self.embedder, self.config)
                     log.info("switched to index version %s", self._searcher.version.name)
-                    self._failed = None
+                    self._failed = self.problem = None
                 except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
-                    self._failed = name
+                    self._failed, self.problem = name, str(exc)
                     log.warning("index version %s cannot be loaded (%s); still answering from %s", name, exc, self._searcher.version.name)
             return self._searcher
 

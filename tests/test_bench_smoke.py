@@ -113,3 +113,13 @@ def test_fit_scoring_fits_prints_weights_and_writes_loadable_params(tmp_path: Pa
     assert re.search(r"half B \(held out\): passage_auc", proc.stdout)
     params = load_params(out.read_text(encoding="utf-8"))
     assert 0.0 <= params.threshold < 1.0 and params.passage.weights.shape == (len(PASSAGE_FEATURES),)
+
+
+@pytest.mark.timeout(200)
+def test_verify_cost_prints_open_and_verify_times_and_their_ratios() -> None:
+    out = run_bench("verify_cost.py")
+    assert "SYNTHETIC" in out
+    assert re.search(rf"^1000 chunks \({NUMBER} MiB on disk\):", out, re.M), out
+    assert re.search(rf"plain open +{NUMBER} ms", out), out
+    for label in ("open \\+ invariants", "open \\+ invariants \\+ checksums", "index verify \\(checksums\\)"):
+        assert re.search(rf"{label} +{NUMBER} ms +ratio to plain open {NUMBER}", out), (label, out)

@@ -136,7 +136,7 @@ def test_searcher_over_an_approximate_index_ranks_like_the_exact_one(built_index
     copy = tmp_path / exact.name
     shutil.copytree(exact.path, copy)
     write_faiss(build_faiss(np.load(copy / "vectors.npy", mmap_mode="r"), "ivf_sq8"), copy / "dense.faiss")
-    approx = IndexVersion(copy)
+    approx = IndexVersion(copy, verify="none")  # dense.faiss replaced on purpose: its checksum no longer matches
     assert dense.index_kind(approx.faiss) == "IndexIVFScalarQuantizer"
     a, b = Searcher(exact, embedder, SearchConfig()), Searcher(approx, embedder, SearchConfig())
     for question in ("كيف يستخدم تنظيم داعش الإنترنت؟", "ما قرار البنك المركزي بشأن أسعار الفائدة؟"):

@@ -15,6 +15,7 @@ from index import arabic, build
 from index.build import BuildOptions, update_index
 from index.embedder import weights_fingerprint
 from index.errors import AnalyserMismatchError, ModelMismatchError
+from index.integrity import seal_manifest
 from index.store import open_current
 from retrieval.search import LiveSearcher
 from tests.fakes import HashEmbedder
@@ -81,7 +82,7 @@ def test_ask_refuses_an_index_built_from_other_weights(built_index: Path, models
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     assert manifest["model"]["fingerprint"].startswith("sha256:")  # the real model's weights were hashed
     manifest["model"]["fingerprint"] = WEIGHTS_B  # as if the hub's full-precision copy had built it
-    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    manifest_path.write_text(json.dumps(seal_manifest(manifest)), encoding="utf-8")  # a consistent manifest, not damage
     monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
     assert main(["ask", "كم عدد متابعي حساب شامي ويتنس؟", "--index-dir", str(copy)]) == 1
     err = capsys.readouterr().err.strip()

@@ -259,7 +259,7 @@ def test_full_build_and_unreadable_previous_version_re_embed_everything(built) -
     embedder = HashEmbedder()
     report = update_index(corpus, index_dir, embedder, BuildOptions())
     assert report.version == "v000003" and embedder.passages_encoded == report.total_chunks
-    assert any("previous index unreadable" in n for n in report.notices)
+    assert report.full_rebuild_reason.startswith("previous version v000002 is damaged (dense.faiss: ")
     assert indexed_ids(index_dir) == corpus_ids(corpus)
 
 
