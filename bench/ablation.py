@@ -46,6 +46,8 @@ def main() -> int:
 
     settings = Settings()
     default = [ROOT.parent / "shared" / "data" / n for n in ("xquad-ar", "wikinews-ar")]
+    if args.smoke and not args.data:
+        default = [ROOT / "tests" / "data" / "xquad-ar-slice"]  # shipped with the repository
     datas = args.data or [d for d in default if d.is_dir()]
     if not datas:
         print("no development data: give --data DIR")

@@ -123,3 +123,16 @@ def test_verify_cost_prints_open_and_verify_times_and_their_ratios() -> None:
     assert re.search(rf"plain open +{NUMBER} ms", out), out
     for label in ("open \\+ invariants", "open \\+ invariants \\+ checksums", "index verify \\(checksums\\)"):
         assert re.search(rf"{label} +{NUMBER} ms +ratio to plain open {NUMBER}", out), (label, out)
+
+
+@pytest.mark.timeout(400)
+def test_ablation_prints_one_row_per_stage_on_the_shipped_slice(tmp_path: Path, models_dir: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEWSQA_MODELS_DIR": str(models_dir), "NEWSQA_INDEX_DIR": str(tmp_path / "index")}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "ablation.py"), "--smoke"], capture_output=True, text=True,
+                          timeout=380, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "(smoke)" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and not line.startswith("| change")]
+    assert len(rows) == 5, proc.stdout  # one per stage
+    cell = rf"{NUMBER} / {NUMBER} / {NUMBER}"
+    assert all(len(re.findall(cell, row)) == 4 for row in rows), rows  # ar and en questions, halves A and B
