@@ -24,26 +24,25 @@ def _date(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
 
 
-def _positive(value: str) -> int:
-    """An integer ≥ 1 (argparse type)."""
+def _whole(value: str, minimum: int, rule: str) -> int:
+    """An integer of at least `minimum`, else an argparse error saying `rule`."""
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"{rule}, got {n}")
     return n
+
+
+def _positive(value: str) -> int:
+    """An integer ≥ 1 (argparse type)."""
+    return _whole(value, 1, "must be 1 or more")
 
 
 def _limit(value: str) -> int:
     """An integer ≥ 0, 0 meaning no limit (argparse type)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {n}")
-    return n
+    return _whole(value, 0, "must be 0 (no limit) or more")
 
 
 def _seconds(value: str) -> float:
