@@ -120,8 +120,7 @@ class Searcher:
         cands = merge(lex, dense, np.asarray(self.version.chunk_article))
         fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
         cands.sort(key=lambda c: (-c.fused, c.row))
-        ranking = Ranking(query, weights, cands, qvec)
-        ranking.dense_median = dense_median if dense else None
+        ranking = Ranking(query, weights, cands, qvec, dense_median=dense_median)
         if mode == "fused" and qvec is not None and cands:
             head = cands[: cfg.scored]
             for c, vecs in zip(head, self.unit_vectors([c.row for c in head])):
@@ -307,7 +306,8 @@ class Searcher:
         logits = self.params.quote.logits(x)
         best = int(np.argmax(logits))
         i, j = windows[best]
-        s, e = grow(article.body, _run_around(para.units, i, j, article.body), *_index_in_run(para.units, i, j, article.body))
+        run, at = _run_around(para.units, i, j, article.body)
+        s, e = grow(article.body, run, at, at + j - i)
         return s, e, float(logits[best])
 
     def _span(self, row: int) -> tuple[int, int]:
@@ -363,22 +363,14 @@ def _consecutive(units: Sequence[tuple[int, int]], i: int, j: int, body: str) ->
     return all(not body[units[k][1] : units[k + 1][0]].strip() for k in range(i, j))
 
 
-def _run_around(units: Sequence[tuple[int, int]], i: int, j: int, body: str) -> list[tuple[int, int]]:
-    """The consecutive units around i..j: how far a quote may grow without crossing another quote."""
+def _run_around(units: Sequence[tuple[int, int]], i: int, j: int, body: str) -> tuple[list[tuple[int, int]], int]:
+    """The consecutive units around i..j (how far a quote may grow without crossing another quote), and where i sits in them."""
     a, b = i, j
     while a > 0 and not body[units[a - 1][1] : units[a][0]].strip():
         a -= 1
     while b + 1 < len(units) and not body[units[b][1] : units[b + 1][0]].strip():
         b += 1
-    return list(units[a : b + 1])
-
-
-def _index_in_run(units: Sequence[tuple[int, int]], i: int, j: int, body: str) -> tuple[int, int]:
-    """Positions of units i and j inside _run_around(units, i, j)."""
-    a = i
-    while a > 0 and not body[units[a - 1][1] : units[a][0]].strip():
-        a -= 1
-    return i - a, j - a
+    return list(units[a : b + 1]), i - a
 
 
 class LiveSearcher:
