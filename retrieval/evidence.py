@@ -38,7 +38,8 @@ def span_evidence(text: str) -> SpanEvidence:
     words = [t.norm for t in word_spans(text)]
     bare = {w[1:] if len(w) > 3 and w[0] in "وب" else w for w in words}
     bare |= {w[2:] for w in words if w.startswith("ال") and len(w) > 4}
-    digit = bool(_DIGIT_RE.search(normalize(text)))
+    norm = normalize(text)
+    digit = bool(_DIGIT_RE.search(norm))
     spans = term_spans(text, keep_stopwords=True)
     near: set[str] = set()
     for n in number_spans(text):
@@ -51,5 +52,5 @@ def span_evidence(text: str) -> SpanEvidence:
         near_figure=frozenset(near),
         figure=digit or bool(bare & _NUMBER_WORDS),
         digit=digit,
-        date=bool(_YEAR_RE.search(normalize(text))) or bool(bare & _DATE_WORDS),
+        date=bool(_YEAR_RE.search(norm)) or bool(bare & _DATE_WORDS),
     )

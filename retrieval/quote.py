@@ -16,7 +16,7 @@ import numpy as np
 from index.arabic import term_spans, word_spans
 from index.numbers import number_spans
 from index.chunking import chunk_sentences
-from retrieval.evidence import span_evidence
+from retrieval.evidence import SpanEvidence, span_evidence
 from retrieval.query import QType, Query, TermWeights
 from retrieval.types import Quote
 
@@ -47,6 +47,20 @@ class Paragraph:
     end: int
     units: list[tuple[int, int]]
     sims: np.ndarray | None  # cosine of the question with each unit (None: not computed)
+    evidence: list[SpanEvidence]  # what each unit offers an answer
+
+    def without(self, avoid: Sequence[tuple[int, int]]) -> Paragraph:
+        """The same paragraph less the units overlapping `avoid` (what is already quoted)."""
+        keep = [k for k, (s, e) in enumerate(self.units) if not any(s < ae and as_ < e for as_, ae in avoid)]
+        if len(keep) == len(self.units):
+            return self
+        sims = self.sims[keep] if self.sims is not None else None
+        return Paragraph(self.start, self.end, [self.units[k] for k in keep], sims, [self.evidence[k] for k in keep])
+
+
+def make_paragraph(body: str, start: int, end: int, units: list[tuple[int, int]], sims: np.ndarray | None) -> Paragraph:
+    """A paragraph's quotable units with each one's evidence, analysed once."""
+    return Paragraph(start, end, units, sims, [span_evidence(body[s:e]) for s, e in units])
 
 
 def quote_units(body: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -70,7 +84,7 @@ def window_features(
     body: str, para: Paragraph, windows: Sequence[tuple[int, int]], query: Query, weights: TermWeights, chunk: tuple[int, int]
 ) -> np.ndarray:
     """One row of QUOTE_FEATURES per window of the paragraph."""
-    evidence = [span_evidence(body[s:e]) for s, e in para.units]
+    evidence = para.evidence
     sims = para.sims if para.sims is not None else np.zeros(len(para.units))
     covs = [weights.coverage(set().union(*(evidence[k].terms for k in range(i, j + 1)))) for i, j in windows]
     cross = 1.0 - weights.known_share

@@ -25,7 +25,7 @@ from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
 from retrieval.evidence import SpanEvidence, span_evidence
 from retrieval.fusion import FusionMethod, fuse
 from retrieval.query import Query, TermWeights, analyse
-from retrieval.quote import Paragraph, grow, make_quote, quote_units, unit_windows, window_features
+from retrieval.quote import Paragraph, grow, make_paragraph, make_quote, quote_units, unit_windows, window_features
 from retrieval.scoring import Params, decision_features, passage_features, shipped_params
 from retrieval.types import Answer, Hit, SearchFilters, Source
 
@@ -63,6 +63,7 @@ class Ranking:
     evidence: dict[int, SpanEvidence] = field(default_factory=dict)
     dense_median: float | None = None  # median cosine of the dense candidates: how much the best stands out
     unit_median: float | None = None  # median best-sentence cosine of the scored candidates
+    paragraphs: dict[int, tuple[Paragraph, tuple[int, int]]] = field(default_factory=dict)  # by candidate row, built once
 
 
 class Searcher:
@@ -284,7 +285,7 @@ class Searcher:
         sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if qvec is not None else None
         if sims is not None and len(sims) != len(units):
             sims = None  # stored sentence vectors that do not line up with today's units are not used
-        return Paragraph(p_start, p_end, units, sims), (chunk.start, chunk.end)
+        return make_paragraph(body, p_start, p_end, units, sims), (chunk.start, chunk.end)
 
     def quote_span(
         self, ranking: Ranking, cand: Candidate, article: ArticleRecord, avoid: Sequence[tuple[int, int]] = ()
@@ -294,13 +295,12 @@ class Searcher:
         Runs overlapping `avoid` (what this article already quotes) are left out, so a second hit in
         the same paragraph quotes its next best sentences instead of repeating the first.
         """
-        para, chunk_span = self.paragraph(cand, article, ranking.qvec)
-        units = [u for u in para.units if not any(u[0] < e and s < u[1] for s, e in avoid)]
-        if not units:
+        if cand.row not in ranking.paragraphs:  # the first quote's choice and the quotes themselves read it
+            ranking.paragraphs[cand.row] = self.paragraph(cand, article, ranking.qvec)
+        whole, chunk_span = ranking.paragraphs[cand.row]
+        para = whole.without(avoid)
+        if not para.units:
             return None
-        if len(units) != len(para.units):
-            keep = [k for k, u in enumerate(para.units) if u in units]
-            para = Paragraph(para.start, para.end, units, para.sims[keep] if para.sims is not None else None)
         windows = [(i, j) for i, j in unit_windows(para.units) if _consecutive(para.units, i, j, article.body)]
         x = window_features(article.body, para, windows, ranking.query, ranking.weights, chunk_span)
         logits = self.params.quote.logits(x)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.query import TermWeights, analyse
-from retrieval.quote import MAX_QUOTE_CHARS, Paragraph, grow, highlight_spans, quote_units, unit_windows, window_features
+from retrieval.quote import MAX_QUOTE_CHARS, grow, make_paragraph, highlight_spans, quote_units, unit_windows, window_features
 from retrieval.scoring import shipped_params
 from retrieval.search import Searcher
 
@@ -58,7 +58,7 @@ def _best_window(question: str, sims: np.ndarray | None = None) -> tuple[int, in
     query = analyse(question)
     weights = TermWeights({t: 1.0 for t in query.terms}, 1.0 if sims is None else 0.0)
     units = quote_units(BODY, 0, len(BODY))
-    para = Paragraph(0, len(BODY), units, sims)
+    para = make_paragraph(BODY, 0, len(BODY), units, sims)
     windows = unit_windows(units)
     x = window_features(BODY, para, windows, query, weights, (0, len(BODY)))
     i, j = windows[int(np.argmax(shipped_params().quote.logits(x)))]
