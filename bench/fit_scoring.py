@@ -62,14 +62,16 @@ def dataset_questions(data: Path) -> list[Path]:
     return sorted(p for p in data.glob("questions*.jsonl"))
 
 
-def collect(searcher, questions, qvecs, decision_only: bool = False, off_topic: bool = False):  # noqa: ANN001, ANN201
-    """Passage, decision and quote rows for each question (labels from the gold passage and answers)."""
+def collect(searcher, questions, qvecs, decision: bool = False, off_topic: bool = False):  # noqa: ANN001, ANN201
+    """Passage and quote rows for each question, or (decision=True) its decision rows; labels from the gold passage and answers.
+
+    The decision reads the passage model's ranking and log-odds, so its rows are collected after that model is fitted.
+    """
     from retrieval.evaluate import contains_answer
     from retrieval.quote import unit_windows, window_features
-    from retrieval.scoring import decision_features
     from retrieval.types import SearchFilters
 
-    passage, decision, quote = Rows(), Rows(), Rows()
+    passage, decisions, quote = Rows(), Rows(), Rows()
     v = searcher.version
     for q, qvec in zip(questions, qvecs):
         r = searcher.rank(q.question, "fused", qvec=qvec)
@@ -77,18 +79,17 @@ def collect(searcher, questions, qvecs, decision_only: bool = False, off_topic: 
         if not scored:
             continue
         ids = {c.article_row: v.article(c.article_row).id for c in scored}
-        for c in scored if not decision_only else ():
+        if decision:
+            decisions.add(searcher.decision_row(r, scored[0]), int(not off_topic), q.id)
+            if q.passage_id and not off_topic:
+                r0 = searcher.rank(q.question, "fused", SearchFilters(exclude_articles=(q.passage_id,)), qvec=qvec)
+                s0 = [c for c in r0.candidates if c.prob is not None]
+                if s0:
+                    decisions.add(searcher.decision_row(r0, s0[0]), 0, q.id)
+            continue
+        for c in scored:
             label = ids[c.article_row] == q.passage_id and contains_answer(v.chunk_text(c.row), q.answers)
             passage.add(r.features[c.row], label, q.id)
-        top = scored[0]
-        decision.add(decision_features(top, r.features[top.row], r.evidence[top.row], r.query, r.weights, r.dense_median, r.unit_median), int(not off_topic), q.id)
-        if q.passage_id and not off_topic:
-            r0 = searcher.rank(q.question, "fused", SearchFilters(exclude_articles=(q.passage_id,)), qvec=qvec)
-            s0 = [c for c in r0.candidates if c.prob is not None]
-            if s0:
-                decision.add(decision_features(s0[0], r0.features[s0[0].row], r0.evidence[s0[0].row], r0.query, r0.weights, r0.dense_median, r0.unit_median), 0, q.id)
-        if decision_only:
-            continue
         seen: set[tuple[int, int]] = set()
         by_fused = sorted(scored, key=lambda c: -c.fused)[:QUOTE_CANDIDATES]
         for c in by_fused:
@@ -106,7 +107,7 @@ def collect(searcher, questions, qvecs, decision_only: bool = False, off_topic: 
                 continue  # the quote model learns which run of an answering paragraph to quote
             for row, label in zip(x, labels):
                 quote.add(row, label, q.id)
-    return passage, decision, quote
+    return passage, decisions, quote
 
 
 def fit(rows: Rows, names: list[str], c: float = 1.0) -> dict:
@@ -131,8 +132,10 @@ def passage_free_decision() -> dict:
 
 
 def probs(model: dict, x: np.ndarray) -> np.ndarray:
-    w = np.array([model["weights"][n] for n in model["features"]])
-    return 1.0 / (1.0 + np.exp(-(x @ w + model["bias"])))
+    """The probabilities a fitted model (as written to params.json) gives these rows."""
+    from retrieval.scoring import LinearModel
+
+    return LinearModel.from_json(model, model["features"], "fitted").probs(x)
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -216,19 +219,17 @@ def main() -> int:
     pa, qa = halves["A"][0], halves["A"][2]
     passage = fit(pa, list(PASSAGE_FEATURES))
     quote = fit(qa, list(QUOTE_FEATURES))
-    # The decision reads the passage model's ranking and log-odds: collect its rows again with the new model.
+    # The decision reads the passage model's ranking and log-odds: its rows are collected with the new model.
     fitted = load_params(json.dumps({"format": 1, "passage": passage, "quote": quote, "decision": {**passage_free_decision(), "threshold": 0.5}}))
-    for half in "AB":
-        halves[half] = (halves[half][0], Rows(), halves[half][2])
     for half, searcher, qs, qv in sets:
         searcher.params = fitted
-        halves[half][1].extend(collect(searcher, qs, qv, decision_only=True)[1])
+        halves[half][1].extend(collect(searcher, qs, qv, decision=True)[1])
         # Off topic: the same questions over another dataset's corpus, which never answers them.
         for _, other, _, _ in sets:
             if other.version.path != searcher.version.path:
                 other.params = fitted
                 pick = slice(0, OFF_TOPIC_PER_SET)
-                halves[half][1].extend(collect(other, qs[pick], qv[pick], decision_only=True, off_topic=True)[1])
+                halves[half][1].extend(collect(other, qs[pick], qv[pick], decision=True, off_topic=True)[1])
                 break
     da = halves["A"][1]
     decision = fit(da, list(DECISION_FEATURES))

@@ -156,8 +156,14 @@ class Searcher:
         row = ranking.features.get(cand.row)
         if row is None:  # lexical/dense diagnostics modes, or a candidate the model did not score
             return Decision(True, 1.0)
-        x = decision_features(cand, row, ranking.evidence[cand.row], ranking.query, ranking.weights, ranking.dense_median, ranking.unit_median)
-        return decide(self.params.decision, x, self.threshold(ranking.query))
+        return decide(self.params.decision, self.decision_row(ranking, cand), self.threshold(ranking.query))
+
+    def decision_row(self, ranking: Ranking, cand: Candidate) -> np.ndarray:
+        """The decision model's features for a scored candidate (also what bench/fit_scoring.py fits on)."""
+        return decision_features(
+            cand, ranking.features[cand.row], ranking.evidence[cand.row], ranking.query, ranking.weights,
+            ranking.dense_median, ranking.unit_median,
+        )
 
     def competes(self, ranking: Ranking, cand: Candidate, mode: str) -> bool:
         """Whether a hit after the first is worth a place: relevant on its own, not the least bad of noise."""
