@@ -18,7 +18,8 @@ from bench._common import xquad_dir
 from bot.settings import Settings
 from index.embedder import configure_threads
 from index.store import open_current
-from retrieval.evaluate import cache_dir_for, load_dataset, load_questions, select
+from bot.evaluate import eval_index_dir  # noqa: E402
+from retrieval.evaluate import load_dataset, load_questions, select
 from retrieval.search import Searcher
 
 DATA = xquad_dir()  # NEWSQA_XQUAD_DIR, else ../shared/data/xquad-ar beside the checkout, else the shipped slice
@@ -31,7 +32,7 @@ def main() -> int:
     ds = load_dataset(DATA)
     emb = settings.embedder()
     emb.encode_queries(["warm up the model"])
-    index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", ds, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))
+    index_dir = eval_index_dir(settings, ds, emb)
     for lang, fname in (("ar", "questions.jsonl"), ("en", "questions.en.jsonl")):
         s = Searcher(open_current(index_dir), emb, settings.search_config())
         qs = select(load_questions(DATA / fname), "B", n)

@@ -21,8 +21,8 @@ from bot.settings import Settings
 from index.build import update_index
 from index.embedder import configure_threads
 from index.store import open_current
+from bot.evaluate import eval_index_dir  # noqa: E402
 from retrieval.evaluate import (
-    cache_dir_for,
     evaluate,
     format_table,
     load_dataset,
@@ -47,7 +47,7 @@ def main() -> int:
     configure_threads(settings.threads)
     dataset = load_dataset(args.data)
     embedder = settings.embedder()
-    index_dir = cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, (settings.chunk_max_chars, settings.chunk_min_chars))
+    index_dir = eval_index_dir(settings, dataset, embedder)
     update_index(dataset.root, index_dir, embedder, settings.build_options(), corpus=dataset.corpus)
     searcher = Searcher(open_current(index_dir), embedder, settings.search_config())
     searcher.warm_units(index_dir / "units.npz")  # sentence vectors once, so latency is the warm figure

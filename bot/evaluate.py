@@ -15,17 +15,27 @@ if TYPE_CHECKING:
     from retrieval.search import Searcher
 
 
+def eval_index_dir(settings: Settings, dataset: Dataset, embedder: object) -> Path:
+    """The dataset's cached index for these settings: one per model, chunking, backend and sentence-vector method."""
+    from index.build import sentence_method
+    from retrieval.evaluate import cache_dir_for
+
+    chunking = (settings.chunk_max_chars, settings.chunk_min_chars)
+    method = sentence_method(embedder, settings.build_options())  # type: ignore[arg-type]
+    variant = f"{getattr(embedder, 'backend', 'torch')}-{method or 'nosentences'}"
+    return cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, chunking, variant)
+
+
 def prepare(settings: Settings, root: Path, questions: Path | None = None, index_dir: Path | None = None) -> tuple[Dataset, Searcher]:
     """Load a dataset and a searcher over its index (built once, then reused from the eval cache)."""
     from index.build import update_index
     from index.store import open_current
-    from retrieval.evaluate import cache_dir_for, load_dataset
+    from retrieval.evaluate import load_dataset
     from retrieval.search import Searcher
 
     dataset = load_dataset(root, questions)
     embedder = settings.embedder()
-    chunking = (settings.chunk_max_chars, settings.chunk_min_chars)
-    index_dir = index_dir or cache_dir_for(settings.index_dir.parent / "eval-cache", dataset, settings.embedding_model, chunking)
+    index_dir = index_dir or eval_index_dir(settings, dataset, embedder)
     opts = replace(settings.build_options(), lock_wait_seconds=60.0)
     report = update_index(dataset.root, index_dir, embedder, opts, corpus=dataset.corpus)
     for err in report.rejected:

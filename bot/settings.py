@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.build import MIN_KEEP_VERSIONS, PAUSE_POINTS, BuildOptions
 from index.dense import KINDS
-from index.embedder import BACKENDS, DEFAULT_MODEL, SentenceTransformerEmbedder, resolve_model
+from index.embedder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, SentenceTransformerEmbedder, resolve_model
 from index.home import HOME_ENV, data_home, fingerprint_cache
 from index.home import index_dir as home_index_dir
 from index.home import models_dir as home_models_dir
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     index_dir: Path | None = Field(None, validation_alias=_env("NEWSQA_INDEX_DIR"))
     models_dir: Path | None = Field(None, validation_alias=_env("NEWSQA_MODELS_DIR"))
     embedding_model: str = Field(DEFAULT_MODEL, validation_alias=_env("NEWSQA_EMBEDDING_MODEL"))
-    embedding_backend: str = Field("torch", validation_alias=_env("NEWSQA_EMBEDDING_BACKEND"))
+    embedding_backend: str = Field(DEFAULT_BACKEND, validation_alias=_env("NEWSQA_EMBEDDING_BACKEND"))
     device: str = Field("cpu", validation_alias=_env("NEWSQA_DEVICE"))
     threads: int = Field(0, validation_alias=_env("NEWSQA_THREADS"))
     batch_size: int = Field(32, validation_alias=_env("NEWSQA_BATCH_SIZE"))
@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     faiss_exact_rerank: bool = Field(True, validation_alias=_env("NEWSQA_FAISS_EXACT_RERANK"))
     faiss_threads: int = Field(1, validation_alias=_env("NEWSQA_FAISS_THREADS"))  # per question, when serving
     sentence_vectors: bool = Field(True, validation_alias=_env("NEWSQA_SENTENCE_VECTORS"))
+    late_chunking: bool = Field(True, validation_alias=_env("NEWSQA_LATE_CHUNKING"))
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
     # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.
@@ -204,6 +205,7 @@ class Settings(BaseSettings):
             full=full,
             pause_at=self.test_pause_at,
             sentence_vectors=self.sentence_vectors,
+            late_chunking=self.late_chunking,
         )
 
     def search_config(self) -> SearchConfig:

@@ -151,8 +151,19 @@ class BuildOptions:
     # so crash-safety tests can kill the build there deterministically (NEWSQA_TEST_PAUSE_AT).
     pause_at: str | None = None
     # Also store a vector per sentence/clause of each chunk, so answering never encodes them
-    # (NEWSQA_SENTENCE_VECTORS; roughly doubles embedding work at build time).
+    # (NEWSQA_SENTENCE_VECTORS).
     sentence_vectors: bool = False
+    # Sentence vectors pooled from the chunk's own forward pass instead of a second encoding of every
+    # sentence (NEWSQA_LATE_CHUNKING; used where the model is mean-pooled, index/late_chunking.py).
+    late_chunking: bool = True
+
+
+def sentence_method(embedder: Embedder, opts: BuildOptions) -> str | None:
+    """How this build makes sentence vectors: `late-chunking`, `separate` (encoded one by one), or None."""
+    if not opts.sentence_vectors:
+        return None
+    late = opts.late_chunking and getattr(embedder, "late_chunking", False) is True
+    return "late-chunking" if late else "separate"
 
 
 def _pause_point(opts: BuildOptions, index_dir: Path, stage: str) -> None:
@@ -336,6 +347,13 @@ def _reusable(prev: IndexVersion | None, embedder: Embedder, dim: int, opts: Bui
     built_fp, fp = model.get("fingerprint"), model_fingerprint_of(embedder)
     if built_fp != fp:
         return False, f"embedding model weights changed ({_short(built_fp)} → {_short(fp)})"
+    built_backend, backend = model.get("backend", "torch"), getattr(embedder, "backend", "torch")
+    if built_backend != backend:
+        return False, f"embedding backend changed ({built_backend} → {backend})"
+    method = sentence_method(embedder, opts)
+    built_method = (prev.manifest.get("sentences") or {}).get("method", "separate")
+    if method is not None and prev.manifest.get("sentences") and built_method != method:
+        return False, f"sentence vectors made another way ({built_method} → {method})"
     analyser = prev.manifest.get("analyser", {}).get("version")
     if analyser != ANALYSER_VERSION:
         return False, f"text analyser changed (version {analyser} → {ANALYSER_VERSION})"
@@ -517,24 +535,35 @@ def verify_version(path: Path) -> None:
         version.close()
 
 
+def _sentence_spans(chunk: Chunk, body: str) -> list[tuple[int, int]]:
+    """The chunk's sentences as character spans of its embed_text (heading line first when there is one)."""
+    shift = len(chunk.section) + 1 if chunk.section else 0
+    return [(a - chunk.start + shift, b - chunk.start + shift) for a, b in chunk_sentences(body, chunk.start, chunk.end)]
+
+
 def _embed_by_length(
     plan: _Plan,
+    articles: list[Article],
     embedder: Embedder,
     dim: int,
     opts: BuildOptions,
     report: BuildReport,
     progress: Callable[[BuildProgress], None] | None,
     index_dir: Path,
-) -> tuple[np.ndarray, int, float]:
+) -> tuple[np.ndarray, list[np.ndarray] | None, int, float]:
     """Vectors of plan.to_embed (in its order), encoded in batches of similar length.
 
-    Also returns how many articles were embedded and when embedding began (for progress).
+    With late chunking also each chunk's sentence vectors from the same pass (else None). Also returns
+    how many articles were embedded and when embedding began (for progress).
 
     Batching in corpus order pads every short chunk to its batch's longest; sorting by length
     first (as model.encode does within one call) keeps the build at raw encoding speed.
     """
     to_embed = plan.to_embed
     new_vectors = np.zeros((len(to_embed), dim), dtype=np.float32)
+    late = sentence_method(embedder, opts) == "late-chunking"
+    new_units: list[np.ndarray] = [np.zeros((0, dim), np.float32)] * len(to_embed)
+    batch_size = getattr(embedder, "batch_size_for", lambda b: b)(opts.batch_size)
     order = sorted(range(len(to_embed)), key=lambda i: len(to_embed[i].embed_text))
     pending: dict[int, int] = {}
     for a in plan.embed_article:
@@ -544,9 +573,16 @@ def _embed_by_length(
     if to_embed and load is not None:
         load()  # a model load is not embedding: keep it out of the rates and the time left
     embed_started = time.perf_counter()
-    for start in range(0, len(order), opts.batch_size):
-        rows = order[start : start + opts.batch_size]
-        got = embedder.encode_passages([to_embed[i].embed_text for i in rows], opts.batch_size)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        texts = [to_embed[i].embed_text for i in rows]
+        if late:
+            spans = [_sentence_spans(to_embed[i], articles[plan.embed_article[i]].body) for i in rows]
+            got, units = embedder.encode_passages_with_spans(texts, spans, batch_size)  # type: ignore[attr-defined]
+            for i, u in zip(rows, units):
+                new_units[i] = u
+        else:
+            got = embedder.encode_passages(texts, batch_size)
         if got.shape != (len(rows), dim):
             raise ModelMismatchError(f"{embedder.name} returned vectors of shape {got.shape}, expected {(len(rows), dim)}")
         new_vectors[rows] = got
@@ -565,16 +601,17 @@ def _embed_by_length(
             )
         if start == 0:
             _pause_point(opts, index_dir, "embedding")
-    return new_vectors, articles_to_embed, embed_started
+    return new_vectors, (new_units if late else None), articles_to_embed, embed_started
 
 
 def _write_sentence_vectors(
     tmp: Path, articles: list[Article], plan: _Plan, prev: IndexVersion | None, embedder: Embedder, dim: int,
-    opts: BuildOptions,
+    opts: BuildOptions, new_units: list[np.ndarray] | None,
 ) -> int:
     """sentences.npy (float16, all chunks' sentences in row order) and sentence_offsets.npy (n_chunks + 1).
 
-    A reused chunk takes its sentence vectors from the previous version when it has them.
+    A reused chunk takes its sentence vectors from the previous version when it has them; a new one from
+    the chunk's own forward pass (new_units, late chunking) or else by encoding its sentences.
     """
     texts_of = [
         [article.body[a:b] for a, b in chunk_sentences(article.body, c.start, c.end)]
@@ -593,6 +630,9 @@ def _write_sentence_vectors(
             if po[ref + 1] - po[ref] == b - a:
                 out[a:b] = pv[po[ref] : po[ref + 1]]
                 continue
+        if kind == "new" and new_units is not None and len(new_units[ref]) == b - a:
+            out[a:b] = new_units[ref].astype(np.float16)
+            continue
         todo.extend((a + i, t) for i, t in enumerate(texts_of[row]))
     todo.sort(key=lambda item: len(item[1]))  # similar lengths batch without padding waste
     for start in range(0, len(todo), opts.batch_size):
@@ -621,7 +661,9 @@ def _write_version(
     chunks_per_article, sources, to_embed = plan.chunks_per_article, plan.sources, plan.to_embed
     n = len(sources)
     vectors = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
-    new_vectors, articles_to_embed, embed_started = _embed_by_length(plan, embedder, dim, opts, report, progress, index_dir)
+    new_vectors, new_units, articles_to_embed, embed_started = _embed_by_length(
+        plan, articles, embedder, dim, opts, report, progress, index_dir
+    )
     prev_vectors = prev.vectors if prev is not None else None
     for row, (kind, ref) in enumerate(sources):
         vectors[row] = prev_vectors[ref] if kind == "prev" else new_vectors[ref]
@@ -630,7 +672,9 @@ def _write_version(
     with LOAD_LOCK:  # see index/store.py: .npy headers are parsed one thread at a time
         vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
 
-    n_sentences = _write_sentence_vectors(tmp, articles, plan, prev, embedder, dim, opts) if opts.sentence_vectors else None
+    n_sentences = (
+        _write_sentence_vectors(tmp, articles, plan, prev, embedder, dim, opts, new_units) if opts.sentence_vectors else None
+    )
 
     if progress:
         progress(
@@ -667,7 +711,7 @@ def _write_version(
         "analyser": {"version": ANALYSER_VERSION},
         "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},
         "faiss": {"kind": kind},
-        "sentences": {"count": n_sentences} if n_sentences is not None else None,
+        "sentences": {"count": n_sentences, "method": sentence_method(embedder, opts)} if n_sentences is not None else None,
         "counts": {"articles": len(articles), "chunks": n},
         "dates": {
             "min": min(dates).isoformat(sep=" ") if dates else None,

@@ -15,8 +15,52 @@ from index.errors import ModelNotFoundError
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
+DEFAULT_BACKEND = "auto"  # onnx-int8 where its exported copy and ONNX Runtime are there, else torch
+GPU_BATCH_SIZE = 128  # a GPU is starved by the CPU's batches of 32
+
+
+def onnx_int8_available(model_path: str) -> str | None:
+    """Why the onnx-int8 backend cannot serve this model (None when it can): runtime, folder, export."""
+    from index.onnx_backend import INT8_FILE, onnx_dir_for
+
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed"
+    target = Path(model_path)
+    if not target.is_dir():
+        return f"{model_path} is not a local folder"
+    folder = target if (target / "onnx").is_dir() else onnx_dir_for(target)
+    if not (folder / INT8_FILE).is_file():
+        return f"no exported int8 copy at {folder} (run `newsqa model export-onnx`)"
+    return None
+
+
+def resolve_backend(requested: str, model_path: str, device: str) -> str:
+    """The backend `auto` means here: onnx-int8 on CPU when it can load this model, else torch (one log line)."""
+    if requested != "auto":
+        return requested
+    if device != "cpu":
+        return "torch"  # a GPU runs the torch model in fp16; ONNX Runtime here is the CPU build
+    why = onnx_int8_available(model_path)
+    if why is None:
+        return "onnx-int8"
+    log.info("embedding backend auto: using torch, because %s", why)
+    return "torch"
+
+
+def resolve_device(requested: str) -> str:
+    """`cuda` only where torch sees a GPU; otherwise the CPU, said in one warning line."""
+    if not requested.startswith("cuda"):
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return requested
+    log.warning("NEWSQA_DEVICE=%s but torch sees no CUDA GPU (torch %s); encoding on the CPU", requested, torch.__version__)
+    return "cpu"
 
 
 class Embedder(Protocol):
@@ -175,7 +219,7 @@ class SentenceTransformerEmbedder:
         name: str = DEFAULT_MODEL,
         models_dir: Path | None = None,
         device: str = "cpu",
-        backend: str = "torch",
+        backend: str = DEFAULT_BACKEND,
         max_seq_length: int = 512,
         threads: int = 0,
         fingerprint_cache: Path | None = None,
@@ -186,13 +230,34 @@ class SentenceTransformerEmbedder:
         self.models_dir = models_dir if models_dir is not None else default_models_dir()
         self.fingerprint_cache = fingerprint_cache
         self._fingerprint: str | None = None
-        self.device = device
-        self.backend = backend
+        self.requested_device = device
+        self.requested_backend = backend
+        self._device: str | None = None
+        self._backend: str | None = None
         self.max_seq_length = max_seq_length
         self.threads = threads
         self._model: Any = None
         self._onnx: Any = None
         self._prompts: dict[str, str] = {}
+
+    @property
+    def device(self) -> str:
+        """The device encoding runs on: the requested one, or the CPU when a requested GPU is absent."""
+        if self._device is None:
+            self._device = resolve_device(self.requested_device)
+        return self._device
+
+    @property
+    def backend(self) -> str:
+        """The backend in use (`auto` resolved once: onnx-int8 where available, else torch)."""
+        if self._backend is None:
+            self._backend = resolve_backend(self.requested_backend, resolve_model(self.name, self.models_dir), self.device)
+        return self._backend
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether encoding runs on a GPU (larger batches, fp16)."""
+        return self.device.startswith("cuda") and self.backend == "torch"
 
     @property
     def fingerprint(self) -> str | None:
@@ -245,6 +310,8 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # download cut short, repo missing, bad folder: all one story here
             raise ModelNotFoundError(self._missing(f"{type(exc).__name__}: {str(exc)[:200]}")) from exc
         model.max_seq_length = min(self.max_seq_length, model.max_seq_length or self.max_seq_length)
+        if self.on_gpu:
+            model.half()  # fp16 on the GPU: twice the throughput, retrieval quality unchanged in published figures
         prompts = dict(getattr(model, "prompts", {}) or {})
         if "query" not in prompts and "e5" in self.name.lower():
             prompts = {"query": "query: ", "passage": "passage: "}
@@ -262,7 +329,10 @@ class SentenceTransformerEmbedder:
 
     def load(self) -> None:
         """Load the model now (builds do this before timing the embedding)."""
-        self.model  # noqa: B018
+        if self.backend in ONNX_BACKENDS:
+            self.onnx  # noqa: B018
+        else:
+            self.model  # noqa: B018
 
     @property
     def dim(self) -> int:
@@ -303,6 +373,67 @@ class SentenceTransformerEmbedder:
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Vectors for indexed passages (e5's `passage: ` prompt where the model uses one)."""
         return self._encode(texts, "passage", batch_size)
+
+    def batch_size_for(self, requested: int) -> int:
+        """The build's batch size on this device: larger on a GPU, as requested on the CPU."""
+        return max(requested, GPU_BATCH_SIZE) if self.on_gpu else requested
+
+    @property
+    def late_chunking(self) -> bool:
+        """Whether sentence vectors can come from the passage's own forward pass (mean-pooled models only)."""
+        from index.onnx_backend import _check_modules
+
+        target = Path(resolve_model(self.name, self.models_dir))
+        if self.backend not in ("torch", *ONNX_BACKENDS) or not target.is_dir():
+            return False
+        try:
+            _check_modules(target)
+        except ModelNotFoundError:
+            return False
+        return True
+
+    def encode_passages_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors and, from the same forward pass, one vector per character span of each passage.
+
+        A span that truncation cut off is encoded on its own instead, so every span gets a vector.
+        """
+        from index.late_chunking import mean_pool, pool_spans
+
+        self.load()  # the prompts are known once the model is loaded
+        states = self.onnx.token_states if self.backend in ONNX_BACKENDS else self._torch_token_states
+        prompt = self._prompts.get("passage") or ""
+        passages = np.zeros((len(texts), self.dim), dtype=np.float32)
+        units: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
+        for rows, hidden, mask, offsets in states([prompt + t for t in texts], batch_size):
+            for k, i in enumerate(rows):
+                passages[i] = mean_pool(hidden[k], mask[k])
+                units[i] = pool_spans(hidden[k], offsets[k], mask[k], spans[i], len(prompt))
+        lost = [(i, int(j)) for i, u in enumerate(units) for j in np.flatnonzero(np.isnan(u[:, 0]))]
+        if lost:
+            vecs = self.encode_passages([texts[i][spans[i][j][0] : spans[i][j][1]] for i, j in lost], batch_size)
+            for (i, j), v in zip(lost, vecs):
+                units[i][j] = v
+        return passages, units
+
+    def _torch_token_states(self, texts: Sequence[str], batch_size: int):  # noqa: ANN202 - Iterator of tuples
+        """What OnnxEncoder.token_states gives, from the sentence-transformers model's transformer."""
+        import torch
+
+        model = self.model
+        tokenizer, bert = model[0].tokenizer, model[0].auto_model
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in rows], padding=True, truncation=True, max_length=model.max_seq_length,
+                return_tensors="pt", return_offsets_mapping=True,
+            )
+            offsets = enc.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                hidden = bert(**{k: v.to(model.device) for k, v in enc.items()}).last_hidden_state
+            yield rows, hidden.float().cpu().numpy(), enc["attention_mask"].numpy(), offsets
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Vectors for questions (e5's `query: ` prompt where the model uses one)."""

@@ -157,6 +157,20 @@ class OnnxEncoder:
         self.dim = int(json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))["word_embedding_dimension"])
         self.file = file
 
+    def token_states(self, texts: Sequence[str], batch_size: int = 32):  # noqa: ANN201 - Iterator of tuples
+        """(rows, hidden, attention mask, character offsets) per batch, longest texts first: for late chunking."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in rows], padding=True, truncation=True, max_length=self.max_seq_length,
+                return_tensors="np", return_offsets_mapping=True,
+            )
+            ids = enc["input_ids"].astype(np.int64)
+            mask = enc["attention_mask"].astype(np.int64)
+            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            yield rows, hidden, mask, enc["offset_mapping"]
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Vectors for already-prompted texts, longest first in batches (less padding), in input order."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

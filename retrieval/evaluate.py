@@ -174,12 +174,16 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
     return any(norm_answer(a) and norm_answer(a) in hay for a in answers)
 
 
-def cache_dir_for(base: Path, dataset: Dataset, model: str, chunking: tuple[int, int] | None = None) -> Path:
-    """Index cache folder keyed by dataset (name and location), embedding model and chunk sizes."""
+def cache_dir_for(
+    base: Path, dataset: Dataset, model: str, chunking: tuple[int, int] | None = None, variant: str = ""
+) -> Path:
+    """Index cache folder keyed by dataset (name and location), embedding model, chunk sizes and variant (backend…)."""
     key = hashlib.sha1(str(dataset.root.resolve()).encode("utf-8")).hexdigest()[:8]
     slug = re.sub(r"[^\w.-]+", "_", model).strip("_")
     if chunking is not None:
         slug += f"-chunks{chunking[0]}-{chunking[1]}"
+    if variant:
+        slug += f"-{variant}"
     return base / f"{dataset.name}-{key}" / slug
 
 

@@ -41,6 +41,12 @@ def models_dir() -> Path:
         from index.provision import provision_e5_small
 
         provision_e5_small(target)
+    from index.embedder import onnx_int8_available
+
+    if onnx_int8_available(str(target)) is not None:  # the default backend (onnx-int8), as provision writes it
+        from index.onnx_backend import export_onnx
+
+        export_onnx(target)
     return root
 
 
@@ -48,7 +54,7 @@ def models_dir() -> Path:
 def embedder(models_dir: Path) -> SentenceTransformerEmbedder:
     """The real multilingual-e5-small, loaded once per test session."""
     e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
-    e.model  # noqa: B018 - load now, not inside the first timed call
+    e.load()  # load now, not inside the first timed call
     return e
 
 
