@@ -56,6 +56,35 @@ def write_corpus(folder: Path, n: int, seed: int = 7, paragraphs: int = 2, per_p
     return paths
 
 
+def news_sentences(jsonl_files: list[Path]) -> list[str]:
+    """The bundled sentences plus every sentence of the given passage files (JSONL with a `text` field), deduplicated."""
+    sentences = sample_sentences()
+    for path in jsonl_files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            text = json.loads(line)["text"]
+            for para in text.splitlines():
+                for s, e in clause_spans(para, max_chars=240, min_chars=60):
+                    piece = para[s:e].strip().rstrip("،,")
+                    if len(piece) > 40:
+                        sentences.append(piece if piece.endswith((".", "؟", "!", '"')) else piece + ".")
+    return list(dict.fromkeys(sentences))
+
+
+def write_news_corpus(folder: Path, n: int, sentences: list[str], seed: int = 11) -> list[Path]:
+    """n news-length articles (4–7 paragraphs of 2–4 real sentences, ~2,000 characters) in the outlet format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paths = []
+    for i in range(1, n + 1):
+        path = folder / f"news-{i:05d}.txt"
+        text = make_article(rng, sentences, i, paragraphs=rng.randint(4, 7), per_paragraph=rng.randint(2, 4))
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def correct_article(path: Path, note: str = "تصحيح: عدلت هذه الفقرة بعد النشر.") -> None:
     """An editor's correction: one sentence appended to the last paragraph (same title, so same id)."""
     text = path.read_text(encoding="utf-8").rstrip("\n")

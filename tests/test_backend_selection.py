@@ -1,0 +1,74 @@
+"""Which backend and device encode: onnx-int8 by default where it can, torch otherwise; a missing GPU falls back."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from bot.settings import Settings
+from index.build import BuildOptions, update_index
+from index.embedder import (
+    DEFAULT_BACKEND,
+    DEFAULT_MODEL,
+    SentenceTransformerEmbedder,
+    local_model_dir,
+    resolve_backend,
+    resolve_device,
+)
+from index.store import open_current
+from tests.conftest import TEST_CORPUS
+
+
+def test_auto_means_onnx_int8_where_the_export_is_there_and_torch_where_not(models_dir: Path, tmp_path: Path) -> None:
+    model = local_model_dir(DEFAULT_MODEL, models_dir)
+    assert DEFAULT_BACKEND == "auto" and Settings().embedding_backend == "auto"
+    assert resolve_backend("auto", str(model), "cpu") == "onnx-int8"
+    assert resolve_backend("torch", str(model), "cpu") == "torch"  # an explicit choice is kept
+    assert resolve_backend("auto", str(model), "cuda") == "torch"  # a GPU runs torch in fp16
+
+    bare = tmp_path / "models" / "bare-model"  # the same model folder, never exported
+    shutil.copytree(model, bare, ignore=shutil.ignore_patterns("*.safetensors"))
+    assert resolve_backend("auto", str(bare), "cpu") == "torch"
+    assert resolve_backend("auto", "org/not-on-disk", "cpu") == "torch"
+
+    default = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
+    assert default.backend == "onnx-int8"
+    vec = default.encode_queries(["كم عدد الضحايا؟"])
+    assert vec.shape == (1, 384) and abs(float(np.linalg.norm(vec)) - 1) < 1e-4
+
+
+def test_a_missing_gpu_falls_back_to_the_cpu_in_one_line(models_dir: Path, caplog) -> None:  # noqa: ANN001
+    import torch
+
+    caplog.set_level(logging.WARNING, logger="index.embedder")
+    got = resolve_device("cuda")
+    if torch.cuda.is_available():  # a GPU machine: the GPU is used, nothing to warn about
+        assert got == "cuda" and not caplog.records
+        return
+    assert got == "cpu"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "NEWSQA_DEVICE=cuda" in warnings[0].getMessage() and "CPU" in warnings[0].getMessage()
+    assert resolve_device("cpu") == "cpu"
+
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, device="cuda")
+    assert e.device == "cpu" and not e.on_gpu and e.batch_size_for(32) == 32
+    assert e.backend == "onnx-int8"  # once on the CPU, the CPU's fast backend
+    assert e.encode_passages(["نص قصير"]).shape == (1, 384)
+
+
+def test_the_manifest_records_the_backend_and_a_backend_change_rebuilds(tmp_path: Path, embedder, models_dir: Path) -> None:  # noqa: ANN001
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TEST_CORPUS, corpus)
+    first = update_index(corpus, tmp_path / "idx", embedder, BuildOptions(sentence_vectors=True))
+    version = open_current(tmp_path / "idx")
+    assert version.manifest["model"]["backend"] == "onnx-int8"
+    assert version.manifest["sentences"]["method"] == "late-chunking"
+    version.close()
+    torch_embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
+    again = update_index(corpus, tmp_path / "idx", torch_embedder, BuildOptions(sentence_vectors=True))
+    assert again.switched and again.full_rebuild_reason == "embedding backend changed (onnx-int8 → torch)"
+    assert again.embedded_chunks == first.embedded_chunks
+    assert open_current(tmp_path / "idx").manifest["model"]["backend"] == "torch"
