@@ -43,7 +43,7 @@ def models_dir() -> Path:
     return default_models_dir()
 
 
-def embedder(backend: str = "torch", threads: int = 0):  # noqa: ANN201
+def embedder(backend: str = "auto", threads: int = 0):  # noqa: ANN201
     """The real multilingual-e5-small, loaded now (not inside the first timed call)."""
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, configure_threads
 

@@ -10,6 +10,8 @@ query embedding, then through retrieval.batching.BatchingEmbedder.
     python bench/query_latency.py                     # 60 passages, 200 questions, 8 threads
     python bench/query_latency.py --index-dir INDEX_DIR  # an existing index, e.g. the data home's (newsqa index status names it)
     python bench/query_latency.py --smoke
+    python bench/query_latency.py --sizes 1e3 1e4 1e5   # p50/p95 per stage as the corpus grows (bench/scale.py's
+                                                        # synthetic indexes, with stored sentence vectors)
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Timer, embedder, header, make_corpus, ms_stats, percentile, quiet, xquad  # noqa: E402
+from _common import ROOT, Timer, embedder, header, make_corpus, ms_stats, percentile, quiet, real_chunks, xquad  # noqa: E402
 
-STAGES = ("embed", "lexical", "dense", "fusion", "quote", "total")
+STAGES = ("analyse", "embed", "lexical", "dense", "fusion", "score", "decide", "quote", "total")
 
 
 def bot_answers_per_second(index_dir: Path, questions: list[str], users: int = 8) -> float | None:
@@ -55,19 +57,69 @@ def concurrent_embed_rate(emb, questions: list[str], threads: int) -> float:  # 
     return len(questions) / t.seconds
 
 
+def by_size(sizes: list[int], n_questions: int, backend: str) -> int:
+    """p50/p95 of every stage at each corpus size, same questions, same process: how each stage grows."""
+    import scale
+
+    from index.dense import set_search_threads
+    from index.store import open_current
+    from retrieval.search import Searcher
+
+    set_search_threads(1)  # as serving does (NEWSQA_FAISS_THREADS)
+    passages, questions = xquad()
+    emb = embedder(backend)
+    texts = real_chunks(passages, 800)
+    base = scale.base_vectors(emb, texts)
+    vocab = scale.Vocabulary([p["text"] for p in passages])
+    asked = [q["question"] for q in questions[:n_questions]]
+    print(f"{len(asked)} real XQuAD-ar questions; query backend {emb.backend}; rows beyond the first {len(base)} real ones "
+          f"are SYNTHETIC (bench/scale.py), every chunk with stored sentence vectors as a real build has")
+    table: dict[int, dict[str, list[float]]] = {}
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="newsqa-latency-size-") as tmp:
+            with Timer() as t:
+                scale.write_version(Path(tmp) / "index", size, base, texts, vocab, "auto")
+            version = open_current(Path(tmp) / "index")
+            searcher = Searcher(version, emb)
+            for q in asked[:3]:
+                searcher.answer(q)
+            stages: dict[str, list[float]] = {s: [] for s in STAGES}
+            for q in asked:
+                a = searcher.answer(q)
+                for s in STAGES:
+                    stages[s].append(a.timings.get(s, 0.0))
+            stages["other"] = scale.unaccounted(stages)
+            table[size] = stages
+            print(f"{size:>9,} chunks: FAISS {version.manifest['faiss']['kind']}, written in {t.seconds:.0f}s; "
+                  f"ask p50 {percentile(stages['total'], 50) * 1000:.1f} ms, p95 {percentile(stages['total'], 95) * 1000:.1f} ms")
+            version.close()
+    print("\nstage      " + "".join(f"{size:>22,}" for size in sizes) + "   (p50 / p95 ms)")
+    for s in (*STAGES, "other"):
+        cells = "".join(f"{percentile(table[n][s], 50) * 1000:>13.2f} / {percentile(table[n][s], 95) * 1000:6.2f}" for n in sizes)
+        print(f"ask {s:7s}{cells}")
+    first, last = sizes[0], sizes[-1]
+    for s in ("lexical", "dense", "total"):
+        grow = percentile(table[last][s], 50) / max(percentile(table[first][s], 50), 1e-9)
+        print(f"{s} p50 grows {grow:.1f}x from {first:,} to {last:,} chunks ({last / first:.0f}x the corpus)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index-dir", type=Path, help="use this index instead of building one")
     ap.add_argument("--passages", type=int, default=60, help="XQuAD-ar passages indexed (when building)")
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--threads", type=int, default=8)
-    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--sizes", type=float, nargs="+", help="per-stage latency at these corpus sizes (synthetic indexes)")
     ap.add_argument("--smoke", action="store_true", help="test articles + 4 passages (or --index-dir), 4 questions, 2 threads")
     args = ap.parse_args()
     quiet()
     if args.smoke:
         args.passages, args.questions, args.threads = 4, 4, 2
     header("warm ask latency per stage; concurrent questions/s with micro-batching", args.smoke)
+    if args.sizes:
+        return by_size([int(n) for n in args.sizes], args.questions, args.backend)
     from index.build import BuildOptions, update_index
     from index.store import open_current
     from retrieval.batching import BatchingEmbedder
@@ -105,8 +157,7 @@ def main() -> int:
             a = searcher.answer(q)
             found += a.found
             for s in STAGES:
-                if s in a.timings:
-                    stages[s].append(a.timings[s])
+                stages[s].append(a.timings.get(s, 0.0))  # a declined question skips the later stages
         print(f"baseline  query embedding alone  {ms_stats(embed_alone)}")
         for s in STAGES:
             if stages[s]:

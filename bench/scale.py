@@ -43,6 +43,7 @@ from _common import (  # noqa: E402
     xquad,
 )
 
+STAGES = ("analyse", "embed", "lexical", "dense", "fusion", "score", "decide", "quote", "total")
 CHUNKS_PER_ARTICLE = 10
 WORDS_PER_CHUNK = 60
 NOISE = 0.6  # scale of the synthetic offsets, relative to the real vectors' own spread
@@ -51,7 +52,7 @@ NOISE = 0.6  # scale of the synthetic offsets, relative to the real vectors' own
 # --- real material -------------------------------------------------------------------------
 def base_vectors(emb, texts: list[str]) -> np.ndarray:  # noqa: ANN001
     """Real e5 passage vectors of the texts, cached in bench/out/cache (embedding them takes minutes)."""
-    cache = OUT / "cache" / f"xquad-chunks-{len(texts)}.npy"
+    cache = OUT / "cache" / f"xquad-chunks-{len(texts)}-{emb.backend}.npy"
     if cache.is_file():
         return np.load(cache)
     with Timer() as t:
@@ -86,6 +87,40 @@ class Vocabulary:
 
 
 # --- writing a synthetic index version ----------------------------------------------------------
+CLAUSE_WORDS = 20  # a synthetic chunk is cut into clauses like news text: `،` every 20 words, a full stop at the end
+
+
+def punctuated(words: list[str]) -> str:
+    """Synthetic words as news-like text: clauses chained with `،`, one full stop (so quotes have clauses to pick)."""
+    parts = [" ".join(words[i : i + CLAUSE_WORDS]) for i in range(0, len(words), CLAUSE_WORDS)]
+    return "، ".join(parts) + "."
+
+
+def write_sentence_vectors(vdir: Path, chunk_texts: list[str], rng: np.random.Generator) -> int:
+    """sentences.npy + sentence_offsets.npy as a build stores them: per chunk, one vector per quotable clause.
+
+    SYNTHETIC: each clause's vector is its chunk's vector plus noise (only the cost of reading and scoring
+    them matters here); the clauses are the ones the searcher cuts (index.chunking.chunk_sentences).
+    """
+    from index.chunking import chunk_sentences
+
+    counts = np.array([len(chunk_sentences(t, 0, len(t))) for t in chunk_texts], dtype=np.int64)
+    offsets = np.zeros(len(chunk_texts) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(counts)
+    vectors = np.load(vdir / "vectors.npy", mmap_mode="r")
+    dim = vectors.shape[1]
+    out = np.lib.format.open_memmap(vdir / "sentences.npy", mode="w+", dtype=np.float16, shape=(int(offsets[-1]), dim))
+    for start in range(0, len(chunk_texts), 50_000):
+        end = min(len(chunk_texts), start + 50_000)
+        owner = np.repeat(np.arange(start, end), counts[start:end])
+        v = np.asarray(vectors[owner], dtype=np.float32) + 0.02 * rng.standard_normal((len(owner), dim), dtype=np.float32)
+        out[offsets[start] : offsets[end]] = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+    out.flush()
+    del out
+    np.save(vdir / "sentence_offsets.npy", offsets)
+    return int(offsets[-1])
+
+
 def write_version(index_dir: Path, n: int, base: np.ndarray, texts: list[str], vocab: Vocabulary, kind: str, seed: int = 0) -> dict:
     """A complete index version of n chunks in the store's layout; returns build timings."""
     import bm25s
@@ -127,7 +162,7 @@ def write_version(index_dir: Path, n: int, base: np.ndarray, texts: list[str], v
             m = min(50_000, n - start)
             words = rng.choice(len(vocab.words), size=(m, WORDS_PER_CHUNK), p=vocab.p)
             term_rows = vocab.word_term[words]
-            chunk_texts.extend(" ".join(row) for row in vocab.words_arr[words].tolist())
+            chunk_texts.extend(punctuated(row) for row in vocab.words_arr[words].tolist())
             ids.extend(r[r >= 0].tolist() for r in term_rows)
     times["texts"] = t.seconds
 
@@ -177,11 +212,16 @@ def write_version(index_dir: Path, n: int, base: np.ndarray, texts: list[str], v
         db.close()
     times["sqlite"] = t.seconds
 
+    with Timer() as t:
+        n_sentences = write_sentence_vectors(vdir, chunk_texts, rng)
+    times["sentences"] = t.seconds
+
     manifest = {
         "format": FORMAT_VERSION, "version": "v000001", "created": datetime.now().isoformat(timespec="seconds"),
         "model": {"name": "intfloat/multilingual-e5-small", "dim": dim, "backend": "torch"},
         "chunking": {"max_chars": 600, "min_chars": 150}, "faiss": {"kind": chosen},
         "counts": {"articles": n_articles, "chunks": n},
+        "sentences": {"count": n_sentences, "method": "synthetic"},
         "synthetic": {"real_chunks": n_real, "noise": NOISE, "words_per_chunk": WORDS_PER_CHUNK},
     }
     (vdir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -189,6 +229,12 @@ def write_version(index_dir: Path, n: int, base: np.ndarray, texts: list[str], v
     times["kind"] = chosen  # type: ignore[assignment]
     times["disk_mb"] = sum(f.stat().st_size for f in vdir.rglob("*") if f.is_file()) / 2**20
     return times
+
+
+def unaccounted(stages: dict[str, list[float]]) -> list[float]:
+    """Per question: total minus every timed stage (what no stage accounts for)."""
+    parts = [stages[s] for s in STAGES if s != "total" and s in stages]
+    return [t - sum(p[i] for p in parts) for i, t in enumerate(stages["total"])]
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
@@ -252,8 +298,8 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
     worded: list[float] = []  # totals of questions whose words the corpus knows (no semantic quote pass)
     for q in questions:
         a = searcher.answer(q)
-        for name, value in a.timings.items():
-            stages.setdefault(name, []).append(value)
+        for name in STAGES:  # a declined question skips the later stages: 0 there, so every list lines up
+            stages.setdefault(name, []).append(a.timings.get(name, 0.0))
         if "total" in a.timings and searcher.lexicon.weigh(analyse(q)).known_share >= 0.5:
             worded.append(a.timings["total"])
     recall, recall_raw = [], []
@@ -282,7 +328,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=OUT / "scale", help="where the synthetic indexes are written")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic indexes")
     ap.add_argument("--reuse", action="store_true", help="serve an index kept by an earlier --keep run of the same size")
-    ap.add_argument("--backend", default="torch", help="query embedding backend when serving (torch, onnx, onnx-int8)")
+    ap.add_argument("--backend", default="auto", help="query embedding backend when serving (auto, torch, onnx, onnx-int8)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads when serving (0 = torch's default)")
     ap.add_argument("--smoke", action="store_true", help="10^3 chunks (16 real), 6 questions")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -344,9 +390,10 @@ def main() -> int:
         print(f"FAISS {r['faiss']}: recall@10 vs exact {r['recall10']:.3f} (as served, approximate candidates re-scored exactly; "
               f"raw index {r['recall10_no_rerank']:.3f}); exact baseline recall 1.000")
         print(f"dense search p95 {dense_p95:.2f} ms vs exact IndexFlatIP in RAM (FAISS default threads) p95 {flat_p95:.2f} ms (ratio {dense_p95 / flat_p95:.2f})")
-        for stage in ("embed", "lexical", "dense", "fusion", "quote", "total"):
+        for stage in STAGES:
             if stage in st:
                 print(f"  ask {stage:8s} {ms_stats(st[stage])}")
+        print(f"  ask {'other':8s} {ms_stats(unaccounted(st))}  (total minus the stages above)")
         total_p95 = percentile(st["total"], 95) * 1000
         print(f"ask end-to-end p95 {total_p95:.1f} ms = {total_p95 / (percentile(st['embed'], 95) * 1000):.2f}x query embedding alone")
         worded = r.get("worded_totals", [])

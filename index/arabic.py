@@ -7,9 +7,13 @@ so callers can always quote the original verbatim.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from index.numbers import NumberSpan  # index.numbers imports this module
 
 # Bump whenever anything below can change normalize/terms/stem/sentence_spans/clause_spans output (or the
 # chunking built on them): indexes record it, `index update` rebuilds in full when it differs, and serving
@@ -188,11 +192,13 @@ def term_spans(
     stemmer: Callable[[str], str] | None = None,
     numbers: bool = True,
     split_joined: bool = True,
+    figures: Sequence[NumberSpan] | None = None,
 ) -> list[TermSpan]:
     """The terms of `text` in order with their spans: what `terms` and `question_terms` return.
 
     question=True adds the joined pair of each two adjacent content words. The keyword
-    arguments after it exist so bench/lexical_ablation.py can measure each part on its own.
+    arguments after it exist so bench/lexical_ablation.py can measure each part on its own;
+    `figures` passes `number_spans(text)` when the caller has it already (it is the costly part).
     """
     stem_fn = stemmer or stem
     out: list[TermSpan] = []
@@ -222,7 +228,7 @@ def term_spans(
     if numbers:
         from index.numbers import number_spans  # here: index.numbers imports this module
 
-        for n in number_spans(text):
+        for n in number_spans(text) if figures is None else figures:
             raw = normalize(text[n.start : n.end])
             if n.from_words or not raw.isdigit():
                 out.append(TermSpan(n.term, n.start, n.end))

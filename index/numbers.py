@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
 
 from index.arabic import normalize
@@ -118,12 +119,24 @@ def _digits_value(raw: str) -> float:
     return float(text)
 
 
+@cache
+def _starters() -> frozenset[str]:
+    """Every word a figure may begin with (number words, bare or after a proclitic): a set lookup skips the rest."""
+    words = {*_UNITS, *_TEEN_HEADS, *_TENS, *_HUNDRED, *_HUNDREDS, *_SCALES}
+    return frozenset(words | {c + w for c in _PROCLITICS for w in words})
+
+
 def number_spans(text: str) -> list[NumberSpan]:
     """Every figure in `text` (digits, words, or digits with a scale word) with its value and span."""
     tokens = [(m.group(), normalize(m.group()), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    starters = _starters()
     out: list[NumberSpan] = []
     i = 0
     while i < len(tokens):
+        norm = tokens[i][1]
+        if not norm[:1].isdigit() and norm not in starters:
+            i += 1  # neither digits nor a number word: no figure starts here
+            continue
         span = _parse_at(tokens, i, text)
         if span is None:
             i += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from index.arabic import normalize, term_spans, word_spans
 from index.numbers import number_spans
@@ -32,17 +33,20 @@ class SpanEvidence:
 
 
 NEAR_WORDS = 3  # a figure answers a how-many question when it stands this close to the question's words
+EVIDENCE_CACHE = 8192  # spans whose analysis is kept: popular passages come back question after question
 
+@lru_cache(maxsize=EVIDENCE_CACHE)
 def span_evidence(text: str) -> SpanEvidence:
-    """Analyse one span of original text for matching and answer-type agreement."""
+    """Analyse one span of original text for matching and answer-type agreement (a pure function: cached)."""
     words = [t.norm for t in word_spans(text)]
     bare = {w[1:] if len(w) > 3 and w[0] in "وب" else w for w in words}
     bare |= {w[2:] for w in words if w.startswith("ال") and len(w) > 4}
     norm = normalize(text)
     digit = bool(_DIGIT_RE.search(norm))
-    spans = term_spans(text, keep_stopwords=True)
+    figures = number_spans(text)
+    spans = term_spans(text, keep_stopwords=True, figures=figures)
     near: set[str] = set()
-    for n in number_spans(text):
+    for n in figures:
         around = [t for t in spans if t.end <= n.start or t.start >= n.end]
         before = [t.term for t in around if t.end <= n.start][-NEAR_WORDS:]
         after = [t.term for t in around if t.start >= n.end][:NEAR_WORDS]

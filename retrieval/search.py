@@ -122,6 +122,8 @@ class Searcher:
         fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
         cands.sort(key=lambda c: (-c.fused, c.row))
         ranking = Ranking(query, weights, cands, qvec, dense_median=dense_median)
+        timings["fusion"] = time.perf_counter() - t
+        t = time.perf_counter()
         if mode == "fused" and qvec is not None and cands:
             head = cands[: cfg.scored]
             for c, vecs in zip(head, self.unit_vectors([c.row for c in head])):
@@ -139,7 +141,7 @@ class Searcher:
             rest = sorted((c for c in cands if c.prob is None), key=lambda c: (-c.fused, c.row))
             order = (lambda c: (-(c.prob or 0.0), c.row)) if cfg.rerank else (lambda c: (-c.fused, c.row))
             ranking.candidates = sorted(head, key=order) + rest
-        timings["fusion"] = time.perf_counter() - t
+        timings["score"] = time.perf_counter() - t
         return ranking
 
     def lexical(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -187,6 +189,7 @@ class Searcher:
         timings: dict[str, float] = {}
         answer = Answer(question=question, version=self.version.name, timings=timings)
         query = analyse(question)
+        timings["analyse"] = time.perf_counter() - started
         if query.content_free:
             answer.declined = "content-free"
             return answer  # nothing to search for: no search runs
@@ -199,6 +202,8 @@ class Searcher:
         top = ranking.candidates[0]
         verdict = self.decision(ranking, top)
         answer.probability = verdict.probability
+        timings["decide"] = time.perf_counter() - t
+        t = time.perf_counter()
         if not verdict.answer:
             answer.declined = "no-answer"
             timings["total"] = time.perf_counter() - started

@@ -60,6 +60,15 @@ def test_memory_prints_rss_by_stage(built_index: Path) -> None:
 
 
 @pytest.mark.timeout(200)
+@pytest.mark.timeout(200)
+def test_query_latency_by_size_prints_each_stage_at_each_size() -> None:
+    out = run_bench("query_latency.py", "--sizes", "300", "1000")
+    for stage in ("analyse", "embed", "lexical", "dense", "fusion", "score", "decide", "quote", "total", "other"):
+        assert re.search(rf"^ask {stage} +{NUMBER} / +{NUMBER} +{NUMBER} / +{NUMBER}$", out, re.M), (stage, out)
+    assert re.search(rf"lexical p50 grows {NUMBER}x from 300 to 1,000 chunks", out), out
+    assert "with stored sentence vectors" in out
+
+
 def test_scale_prints_kind_recall_latency_and_memory() -> None:
     out = run_bench("scale.py")
     assert "SYNTHETIC" in out  # said plainly
