@@ -1,7 +1,7 @@
 """Index build throughput: today's default, the new default, and the raw encode of the same chunks, same run.
 
-The corpus is news-length: N articles (default 2,000) of 4–7 paragraphs of real sentences (the bundled
-articles, plus the Arabic Wikinews and XQuAD-ar passages when ../shared has them), ~2,000 characters each.
+The corpus is news-length: N articles (default 2,000) of 3–6 paragraphs of real sentences (the bundled
+articles, plus the Arabic Wikinews and XQuAD-ar passages when ../shared has them), ~1,500 characters each
 Figures, all in chunks per second of the same corpus:
   raw encode      the chunk texts through the new default backend in one call (the floor of any build)
   new default     a full `update_index` with the default settings: backend auto (onnx-int8) and sentence

@@ -73,13 +73,13 @@ def news_sentences(jsonl_files: list[Path]) -> list[str]:
 
 
 def write_news_corpus(folder: Path, n: int, sentences: list[str], seed: int = 11) -> list[Path]:
-    """n news-length articles (4–7 paragraphs of 2–4 real sentences, ~2,000 characters) in the outlet format."""
+    """n news-length articles (3–6 paragraphs of 2–3 real sentences, ~1,500 characters, as Wikinews-ar) in the outlet format."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     paths = []
     for i in range(1, n + 1):
         path = folder / f"news-{i:05d}.txt"
-        text = make_article(rng, sentences, i, paragraphs=rng.randint(4, 7), per_paragraph=rng.randint(2, 4))
+        text = make_article(rng, sentences, i, paragraphs=rng.randint(3, 6), per_paragraph=rng.randint(2, 3))
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths

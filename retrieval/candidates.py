@@ -61,7 +61,22 @@ class LexicalSide:
         return weigh(query, self.idf, self.unknown_idf)
 
     def search(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-n chunk rows by BM25."""
+        """Top-n chunk rows by BM25: bm25s's own top-k retrieval, filters as its weight mask."""
+        bm25 = self.version.bm25
+        if bm25 is None or not query.terms:
+            return []
+        vocab = bm25.vocab_dict
+        ids = [vocab[t] for t in query.terms if t in vocab]
+        n = min(n, self.version.n_chunks)
+        if not ids or n <= 0:
+            return []
+        weight = None if mask is None else mask.astype(np.float32)
+        rows, scores = bm25.retrieve([ids], k=n, weight_mask=weight, show_progress=False, n_threads=0)
+        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+        return sorted(hits, key=lambda h: (-h[1], h[0]))  # ties by row, as everywhere else
+
+    def search_all(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-n by scoring every chunk, then sorting: the reference `search` must agree with (tests)."""
         bm25 = self.version.bm25
         if bm25 is None or not query.terms:
             return []
@@ -124,5 +139,5 @@ def top_n(scores: np.ndarray, n: int, positive_only: bool = False) -> list[tuple
         return []
     n = min(n, len(scores))
     idx = np.argpartition(-scores, n - 1)[:n]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    idx = idx[np.lexsort((idx, -scores[idx]))]
     return [(int(i), float(scores[i])) for i in idx if not positive_only or scores[i] > 0]
