@@ -126,7 +126,7 @@ class Searcher:
         t = time.perf_counter()
         if mode == "fused" and qvec is not None and cands:
             head = cands[: cfg.scored]
-            for c, vecs in zip(head, self.unit_vectors([c.row for c in head])):
+            for c, vecs in zip(head, self.unit_vectors([c.row for c in head], query)):
                 c.unit_score = float(np.max(vecs @ qvec)) if len(vecs) else None
             units = [c.unit_score for c in head if c.unit_score is not None]
             ranking.unit_median = float(np.median(units)) if units else None
@@ -285,7 +285,9 @@ class Searcher:
         return same[int(np.argmax(scores))]
 
     # --- quotes -------------------------------------------------------------------------
-    def paragraph(self, cand: Candidate, article: ArticleRecord, qvec: np.ndarray | None) -> tuple[Paragraph, tuple[int, int]]:
+    def paragraph(
+        self, cand: Candidate, article: ArticleRecord, qvec: np.ndarray | None, query: Query | None = None
+    ) -> tuple[Paragraph, tuple[int, int]]:
         """The paragraph holding a candidate chunk, as quotable units with their similarities, and the chunk's span."""
         chunk = self.version.chunk(cand.row)
         body = article.body
@@ -293,7 +295,7 @@ class Searcher:
         p_end = len(body) if (nl := body.find("\n", chunk.end)) < 0 else nl
         rows = self.version.chunk_rows_within(chunk.article_row, p_start, p_end) or [cand.row]
         units = [u for r in rows for u in quote_units(body, *self._span(r))]
-        sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows)]) if qvec is not None else None
+        sims = np.concatenate([v @ qvec for v in self.unit_vectors(rows, query)]) if qvec is not None else None
         if sims is not None and len(sims) != len(units):
             sims = None  # stored sentence vectors that do not line up with today's units are not used
         return make_paragraph(body, p_start, p_end, units, sims), (chunk.start, chunk.end)
@@ -307,7 +309,7 @@ class Searcher:
         the same paragraph quotes its next best sentences instead of repeating the first.
         """
         if cand.row not in ranking.paragraphs:  # the first quote's choice and the quotes themselves read it
-            ranking.paragraphs[cand.row] = self.paragraph(cand, article, ranking.qvec)
+            ranking.paragraphs[cand.row] = self.paragraph(cand, article, ranking.qvec, ranking.query)
         whole, chunk_span = ranking.paragraphs[cand.row]
         para = whole.without(avoid)
         if not para.units:
@@ -325,12 +327,23 @@ class Searcher:
         chunk = self.version.chunk(row)
         return chunk.start, chunk.end
 
-    def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
-        """Vectors of each chunk's quotable sentences/clauses: stored by the build, else encoded once and cached."""
+    def unit_vectors(self, rows: Sequence[int], query: Query | None = None) -> list[np.ndarray]:
+        """Vectors of each chunk's quotable sentences/clauses: stored by the build, else encoded once and cached.
+
+        Late-chunked vectors (one pass per chunk) match questions in the corpus's language as well as
+        sentences encoded alone, but not questions in another language (English over Arabic news):
+        for those, the few sentences a question needs are encoded alone, once, and cached.
+        """
         stored = self.version.sentence_vectors()
+        if stored is not None and query is not None and not query.arabic and self.late_chunked:
+            stored = None
         if stored is not None:
             vecs, offsets = stored
             return [vecs.read_range(offsets[r], offsets[r + 1]).astype(np.float32) for r in rows]
+        return self._encoded_units(rows)
+
+    def _encoded_units(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """Each chunk's sentences encoded alone (cached): when the build stored none, or for cross-language questions."""
         found = {r: v for r in dict.fromkeys(rows) if (v := self._unit_cache.get(r)) is not None}
         missing = [r for r in dict.fromkeys(rows) if r not in found]
         if missing:
@@ -350,9 +363,17 @@ class Searcher:
                     self._unit_cache[r] = found[r] = vecs[a:b]
         return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
 
+    @property
+    def late_chunked(self) -> bool:
+        """Whether the stored sentence vectors were pooled from the chunks' own pass (index/late_chunking.py)."""
+        return (self.version.manifest.get("sentences") or {}).get("method") == "late-chunking"
+
     def warm_units(self, cache: Path | None = None) -> None:
-        """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote); no-op when stored."""
-        if self.version.sentence_vectors() is not None:
+        """Encode every chunk's sentences now (or load them from `cache`, an .npz this wrote); no-op when stored.
+
+        Late-chunked stored vectors still leave cross-language questions to these (evaluation warms them).
+        """
+        if self.version.sentence_vectors() is not None and not self.late_chunked:
             return
         rows = list(range(self.version.n_chunks))
         if cache is not None and cache.is_file():
@@ -361,7 +382,7 @@ class Searcher:
                 offsets, vecs = data["offsets"], data["vectors"]
                 self._unit_cache.update({r: vecs[offsets[r] : offsets[r + 1]] for r in rows})
                 return
-        all_vecs = self.unit_vectors(rows)
+        all_vecs = self._encoded_units(rows)
         if cache is not None:
             offsets = np.cumsum([0] + [len(v) for v in all_vecs])
             vecs = np.concatenate(all_vecs) if all_vecs else np.zeros((0, self.embedder.dim), np.float32)
