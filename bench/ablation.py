@@ -68,7 +68,7 @@ def main() -> int:
                     qs = select(dataset.questions, half, limit, lang)
                     if not qs:
                         continue
-                    qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
+                    qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
                     tag = "en" if (lang == "en" or qfile.name.endswith(".en.jsonl")) else "ar"
                     columns.append(f"{data.name} {tag} {half}")
                     for label, changes in rows:

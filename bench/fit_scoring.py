@@ -211,7 +211,7 @@ def main() -> int:
             searcher.warm_units(index_dir / "units.npz")
             for half in "AB":
                 qs = select(dataset.questions, half, limit)
-                qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
+                qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
                 sets.append((half, searcher, qs, qv))
                 for mine, new in zip(halves[half], collect(searcher, qs, qv)):
                     mine.extend(new)

@@ -58,7 +58,7 @@ def main() -> int:
         for split in args.split or ["A", "B"]:
             sel = select(qs, split)
             t = time.perf_counter()
-            qv = query_vectors(sel, embedder.encode_queries, index_dir, embedder.name)
+            qv = query_vectors(sel, embedder.encode_queries, index_dir, getattr(embedder, "cache_key", embedder.name))
             res = evaluate(searcher, sel, modes, qv, dataset.passage_level)
             out[f"{lang}-{split}"] = res
             print(format_table(res, f"== {lang} questions, split {split} (n={len(sel)}, {time.perf_counter() - t:.0f}s)"), flush=True)

@@ -61,7 +61,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         searcher.warm_units(index_dir / "units.npz")  # every sentence vector once, reused by all questions
     qvecs = None
     if any(m != "lexical" for m in modes):
-        qvecs = query_vectors(questions, searcher.embedder.encode_queries, index_dir, searcher.embedder.name)
+        qvecs = query_vectors(questions, searcher.embedder.encode_queries, index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
     n_fail = getattr(args, "failures", None)
     results, rows = evaluate(searcher, questions, modes, qvecs, dataset.passage_level, per_question=True)
     if args.json:

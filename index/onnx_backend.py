@@ -156,6 +156,7 @@ class OnnxEncoder:
         self.prompts: dict[str, str] = dict(prompts or {})
         self.dim = int(json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))["word_embedding_dimension"])
         self.file = file
+        self.folder = folder
 
     def token_states(self, texts: Sequence[str], batch_size: int = 32):  # noqa: ANN201 - Iterator of tuples
         """(rows, hidden, attention mask, character offsets) per batch, longest texts first: for late chunking."""
