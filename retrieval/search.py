@@ -355,12 +355,15 @@ class Searcher:
                 units = quote_units(body, chunk.start, chunk.end)
                 spans.append((len(texts), len(texts) + len(units)))
                 texts.extend(body[a:b] for a, b in units)
-            vecs = self.embedder.encode_passages(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+            # One encoder call per chunk: int8 scales activations per batch, so a chunk's vectors must not
+            # depend on which other chunks happened to be missing from the cache at the same time.
+            empty = np.zeros((0, self.embedder.dim), np.float32)
+            parts = [self.embedder.encode_passages(texts[a:b]) if b > a else empty for a, b in spans]
             with self._cache_lock:
                 if len(self._unit_cache) + len(missing) > UNIT_CACHE_CHUNKS:
                     self._unit_cache.clear()
-                for r, (a, b) in zip(missing, spans):
-                    self._unit_cache[r] = found[r] = vecs[a:b]
+                for r, vecs in zip(missing, parts):
+                    self._unit_cache[r] = found[r] = vecs
         return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
 
     @property

@@ -20,7 +20,12 @@ def test_each_row_holds_the_vector_of_its_own_chunk(built_index: Path, embedder)
         text = v.article(c.article_row).body[c.start : c.end]
         texts.append(f"{c.section}\n{text}" if c.section else text)
     expected = embedder.encode_passages(texts)
-    np.testing.assert_allclose(np.asarray(v.vectors[rows]), expected, atol=2e-4)
+    stored = np.asarray(v.vectors[rows])
+    # int8 scales activations per batch, so a text encoded in another batch differs slightly: the same
+    # vector up to that, and each row's own text is the nearest of all (no row holds another's vector)
+    sims = stored @ expected.T
+    assert np.diag(sims).min() > 0.98
+    assert list(np.argmax(sims, axis=1)) == list(range(len(rows)))
 
 
 def test_progress_counts_chunks_and_finished_articles(tmp_path: Path, embedder) -> None:  # noqa: ANN001

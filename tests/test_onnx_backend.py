@@ -52,7 +52,7 @@ def test_export_writes_fp32_and_int8_beside_the_model(tiny_model: Path) -> None:
 
 
 def test_onnx_vectors_match_torch_and_int8_stays_close(tiny_model: Path) -> None:
-    torch_e = SentenceTransformerEmbedder("tiny-e5", models_dir=tiny_model.parent)
+    torch_e = SentenceTransformerEmbedder("tiny-e5", models_dir=tiny_model.parent, backend="torch")
     torch_e.model  # noqa: B018 - loads e5's prompts from the copied config
     assert torch_e._prompts["query"] == "query: "
     ref_q, ref_p = torch_e.encode_queries(TEXTS), torch_e.encode_passages(TEXTS, batch_size=2)
