@@ -58,11 +58,11 @@ def _seconds(value: str) -> float:
 
 def _duration(value: str) -> float:
     """A duration like 30s, 10m, 1h or a number of seconds (argparse type)."""
-    from index.watch import WatchIntervalError, parse_duration
+    from index.watch import WatchError, parse_duration
 
     try:
         return parse_duration(value)
-    except WatchIntervalError as exc:
+    except WatchError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

@@ -19,7 +19,7 @@ from index.embedder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, SentenceTra
 from index.home import HOME_ENV, data_home, fingerprint_cache
 from index.home import index_dir as home_index_dir
 from index.home import models_dir as home_models_dir
-from index.watch import WatchIntervalError, parse_duration
+from index.watch import WatchError, parse_duration
 from retrieval.search import SearchConfig
 
 
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         if v.lower() not in ("", "off", "0"):
             try:
                 parse_duration(v)
-            except WatchIntervalError as exc:
+            except WatchError as exc:
                 raise ValueError(f"NEWSQA_AUTO_UPDATE: {exc}") from None
         return v
 

@@ -24,18 +24,18 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class WatchIntervalError(NewsqaError, ValueError):
-    """A watch interval or debounce that is not a duration like 30s, 10m or 1h."""
+class WatchError(NewsqaError, ValueError):
+    """A watch that cannot start: a duration that is not like 30s, 10m or 1h, or no folder to watch."""
 
 
 def parse_duration(text: str) -> float:
     """'10m', '30s', '1h', '500ms' or a bare number of seconds → seconds (more than 0)."""
     match = _DURATION_RE.fullmatch(text.strip())
     if match is None:
-        raise WatchIntervalError(f"not a duration: {text!r} (use e.g. 30s, 10m or 1h)")
+        raise WatchError(f"not a duration: {text!r} (use e.g. 30s, 10m or 1h)")
     seconds = float(match.group(1)) * _UNIT[(match.group(2) or "s").lower()]
     if seconds <= 0:
-        raise WatchIntervalError(f"a duration must be more than 0, got {text!r}")
+        raise WatchError(f"a duration must be more than 0, got {text!r}")
     return seconds
 
 
@@ -107,7 +107,7 @@ class CorpusWatcher:
 
     def __post_init__(self) -> None:
         if not self.root.is_dir():
-            raise WatchIntervalError(f"{self.root}: corpus folder not found, nothing to watch")
+            raise WatchError(f"{self.root}: corpus folder not found, nothing to watch")
         if not self.baseline:
             self.baseline = snapshot(self.root)
 
