@@ -113,13 +113,17 @@ class AutoUpdate:
                                      error=esc(str(exc))))
             return
         change: FolderChange | None = None
-        while not self._stop.is_set():
-            await self.one_pass(change)
-            self.state = f"watching {self.corpus_dir} ({watcher.mode}, every {self.every:g}s)"
-            change = await asyncio.to_thread(watcher.wait, self._stop)
-            if change is None:
-                return
-            log.info("corpus folder changed (%s): updating the index", change.summary())
+        try:
+            while not self._stop.is_set():
+                await self.one_pass(change)
+                self.state = f"watching {self.corpus_dir} ({watcher.mode}, every {self.every:g}s)"
+                change = await asyncio.to_thread(watcher.wait, self._stop)
+                if change is None:
+                    return
+                log.info("corpus folder changed (%s): updating the index", change.summary())
+        except Exception:  # the watcher itself failed: say so; /reindex still works
+            log.exception("watching %s stopped", self.corpus_dir)
+            self.state = "stopped by an error (see log)"
 
     async def one_pass(self, change: FolderChange | None) -> None:
         """One incremental update; operators hear of a new version or of newly rejected files."""

@@ -284,6 +284,8 @@ class NewsBot:
             f"<b>Latency</b> {lat}\n"
             f"<b>Reindex</b> {html.escape(self.reindex_state)}"
         )
+        if self.auto_update is not None:
+            body += f"\n<b>Auto update</b> {html.escape(self.auto_update.state)}"
         if self.live.problem:
             body += f"\n<b>Not serving the newest version</b>: {html.escape(self.live.problem)}"
         await update.effective_message.reply_text(body, parse_mode=HTML)

@@ -97,6 +97,9 @@ async def test_bot_updates_itself_when_the_corpus_changes_and_reports_to_operato
         rejected = api.successes("sendMessage", chat_id=OPERATOR_ID)[-1]
         api.push_message(GIRAFFE_Q, user_id=403)
         [still] = await api.wait_for("sendMessage", where=lambda r: r.chat_id == 403)
+        api.push_message("/stats", user_id=OPERATOR_ID)
+        [stats] = await api.wait_for("sendMessage", where=lambda r: r.text.startswith("<b>Index</b>"))
+    assert f"<b>Auto update</b> watching {corpus} (events, every 1s)" in stats.text
     info = open_current(index_dir)
     switched = text("reindex_switched", AR, version="v000002", articles=7, chunks=info.n_chunks)
     info.close()
