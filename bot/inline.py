@@ -1,8 +1,8 @@
 """Inline mode: `@bot question` typed in any chat offers verbatim quotes, each with its source line, to drop in.
 
 The same rules as in chat: everything sent is HTML-escaped and within 4096 characters, questions longer than
-the chat limit are refused, and each search counts against the user's per-minute limit (an answer served
-from the short per-query cache runs no search and does not count).
+the chat limit are refused, and searches are limited per user per minute (a budget of their own, as typing
+sends several queries; an answer served from the short per-query cache runs no search and does not count).
 """
 
 from __future__ import annotations
