@@ -1,8 +1,9 @@
 """Compact, restart-safe button data: short keys for questions and articles kept in a small SQLite file.
 
 Telegram allows 64 bytes of callback data. A button carries `m:<key>:<offset>` (more results) or
-`a:<key>` (full article), where key is a 12-character hash of the question or article id; the
-SQLite table maps it back, so buttons keep working after the bot restarts.
+`a:<key>` (full article) or `v:<key>:1` / `v:<key>:-1` (👍 / 👎 on an answer), where key is a
+12-character hash of the question, article id or answer record; the SQLite table maps it back, so
+buttons keep working after the bot restarts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_CALLBACK_BYTES = 64
-QUESTION, ARTICLE = "m", "a"
+QUESTION, ARTICLE, VOTE = "m", "a", "v"
+UP, DOWN = 1, -1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS callback_keys (
@@ -36,7 +38,7 @@ def short_key(kind: str, value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Callback:
-    """Decoded button data."""
+    """Decoded button data (for a vote, offset holds UP or DOWN)."""
 
     kind: str
     key: str
@@ -45,7 +47,7 @@ class Callback:
 
 def encode(kind: str, key: str, offset: int = 0) -> str:
     """Button data for a key; always within Telegram's 64 bytes."""
-    data = f"{kind}:{key}:{offset}" if kind == QUESTION else f"{kind}:{key}"
+    data = f"{kind}:{key}:{offset}" if kind in (QUESTION, VOTE) else f"{kind}:{key}"
     assert len(data.encode()) <= MAX_CALLBACK_BYTES, data
     return data
 
@@ -59,6 +61,8 @@ def decode(data: str | None) -> Callback | None:
         return Callback(QUESTION, parts[1], int(parts[2]))
     if parts[0] == ARTICLE and len(parts) == 2 and len(parts[1]) == 12:
         return Callback(ARTICLE, parts[1])
+    if parts[0] == VOTE and len(parts) == 3 and len(parts[1]) == 12 and parts[2] in (str(UP), str(DOWN)):
+        return Callback(VOTE, parts[1], int(parts[2]))
     return None
 
 

@@ -56,6 +56,16 @@ def _seconds(value: str) -> float:
     return n
 
 
+def _duration(value: str) -> float:
+    """A duration like 30s, 10m, 1h or a number of seconds (argparse type)."""
+    from index.watch import WatchError, parse_duration
+
+    try:
+        return parse_duration(value)
+    except WatchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and flags; flags override Settings."""
     p = argparse.ArgumentParser(prog="newsqa", description="Question answering over Arabic news, quoting its sources.")
@@ -70,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
         b.add_argument("--no-progress", action="store_true", help="no progress bar")
         b.add_argument("--wait", type=_seconds, default=0.0, help="seconds to wait for another build to finish")
+    wa = isub.add_parser("watch", help="update the index whenever the corpus folder changes (until Ctrl-C)")
+    wa.add_argument("--corpus", type=Path, help="corpus folder (NEWSQA_CORPUS_DIR)")
+    wa.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
+    wa.add_argument("--every", type=_duration, default=600.0, metavar="DURATION",
+                    help="look at the folder at least this often, e.g. 30s, 10m (default 10m; the polling "
+                         "interval where filesystem events are unavailable)")
+    wa.add_argument("--debounce", type=_duration, default=None, metavar="DURATION",
+                    help="quiet time after the last change before updating (default 2s)")
+    wa.add_argument("--poll", action="store_true", help="poll even where filesystem events are available")
     st = isub.add_parser("status", help="current version, model, counts, date range")
     st.add_argument("--index-dir", type=Path)
     st.add_argument("--json", action="store_true")
@@ -109,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("bot", help="run the Telegram bot")
+
+    fb = sub.add_parser("feedback", help="users' 👍/👎 on the bot's answers")
+    fsub = fb.add_subparsers(dest="feedback_command", required=True)
+    fex = fsub.add_parser("export", help="write the questions users confirmed (👍) as a `newsqa eval` questions file")
+    fex.add_argument("file", type=Path, help="JSONL file to write")
+    fex.add_argument("--index-dir", type=Path, help="index folder whose bot state holds the votes (NEWSQA_INDEX_DIR)")
+    fex.add_argument("--state-file", type=Path, help="the bot state file itself (NEWSQA_BOT_STATE_FILE)")
 
     model = sub.add_parser("model", help="embedding model tools")
     msub = model.add_subparsers(dest="model_command", required=True)
@@ -187,6 +213,12 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
             if args.corpus:
                 settings.corpus_dir = args.corpus
             return cmd_index_build(settings, full=args.index_command == "build", progress=not args.no_progress, wait=args.wait)
+        if args.index_command == "watch":
+            if args.corpus:
+                settings.corpus_dir = args.corpus
+            from index.watch import DEFAULT_DEBOUNCE
+
+            return cmd_index_watch(settings, args.every, args.debounce or DEFAULT_DEBOUNCE, events=not args.poll)
         if args.index_command == "verify":
             return cmd_index_verify(settings, every=args.all)
         return cmd_index_status(settings, as_json=args.json)
@@ -202,6 +234,12 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         from bot.telegram import run_bot
 
         return run_bot(settings)
+    if args.command == "feedback":
+        if args.index_dir:
+            settings.index_dir = args.index_dir
+        if args.state_file:
+            settings.bot_state_file = args.state_file
+        return cmd_feedback_export(settings, args.file)
     if args.command == "model" and args.model_command == "export-onnx":
         return cmd_model_export_onnx(settings, args.out, not args.no_int8)
     if args.command == "model":
@@ -286,6 +324,69 @@ def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0
         print(f"rejected {len(report.rejected)} input(s):")
         for err in report.rejected:
             print(f"  {err}")
+    return 0
+
+
+def cmd_index_watch(settings, every: float, debounce: float, events: bool = True, stop=None) -> int:  # noqa: ANN001
+    """Update the index now, then after every settled change of the corpus folder, until Ctrl-C (or `stop`)."""
+    import threading
+    from dataclasses import replace
+    from datetime import datetime
+
+    from index.build import update_index
+    from index.errors import IndexLockedError
+    from index.watch import CorpusWatcher
+
+    stop = stop or threading.Event()
+    watcher = CorpusWatcher(settings.corpus_dir, every, debounce, events)
+    embedder = settings.embedder()  # loaded by the first update that has something to embed
+    # Another build running (the bot's /reindex, `index update`): wait for it, up to the next look anyway.
+    opts = replace(settings.build_options(), lock_wait_seconds=every)
+    told: set[str] = set()
+    print(f"newsqa: watching {settings.corpus_dir} ({watcher.mode}, at least every {every:g}s, debounce {debounce:g}s) "
+          f"for {settings.index_dir}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    change = None
+    try:
+        while not stop.is_set():
+            stamp = datetime.now().strftime("%H:%M:%S")
+            where = f" after {change.summary()}" if change is not None else ""
+            try:
+                report = update_index(settings.corpus_dir, settings.index_dir, embedder, opts)
+            except IndexLockedError as exc:
+                print(f"{stamp} skipped{where}: {exc}", flush=True)
+            except NewsqaError as exc:  # e.g. the folder emptied: say so and keep watching
+                print(f"{stamp} update failed{where}: {exc}", flush=True)
+            else:
+                state = f"now at {report.version}" if report.switched else f"{report.version} stays current"
+                fresh = [e for e in report.rejected if str(e) not in told]
+                told = {str(e) for e in report.rejected}
+                if report.switched or fresh or change is None:
+                    print(f"{stamp} {report.summary()}{where}; {state}", flush=True)
+                    for err in fresh:
+                        print(f"  rejected: {err}", flush=True)
+            change = watcher.wait(stop)
+    except KeyboardInterrupt:
+        print("\nnewsqa: stopped watching; the current version stays", file=sys.stderr)
+    return 0
+
+
+def cmd_feedback_export(settings, path: Path) -> int:  # noqa: ANN001
+    """Write the 👍-confirmed questions as an eval questions file and say how to run it."""
+    from bot.feedback import FeedbackError, FeedbackStore, export_eval_questions
+
+    state = settings.bot_state_path
+    if not state.is_file():
+        raise FeedbackError(f"no bot state at {state}: the bot has recorded no votes there (see --index-dir, --state-file)")
+    store = FeedbackStore(state)
+    try:
+        n = export_eval_questions(store, path)
+    finally:
+        store.close()
+    corpus = settings.corpus_dir.absolute()
+    dataset = corpus.parent if corpus.name == "corpus" else Path("DATASET")
+    print(f"wrote {n} confirmed question(s) to {path}")
+    print(f"measure them with: newsqa eval {dataset} --questions {path}"
+          + ("" if corpus.name == "corpus" else "  (DATASET: a folder whose corpus/ holds the bot's articles)"))
     return 0
 
 

@@ -96,8 +96,9 @@ def answer_keyboard(
     more_data: str | None,
     previous_data: str | None = None,
     offset: int = 0,
+    vote_data: tuple[str, str] | None = None,
 ) -> InlineKeyboardMarkup | None:
-    """One 📄 button per quote (full article), then previous/more."""
+    """One 📄 button per quote (full article), then 👍/👎 (vote_data: up, down), then previous/more."""
     rows: list[list[InlineKeyboardButton]] = []
     buttons = [
         InlineKeyboardButton(text("article_button", lang, n=offset + i + 1), callback_data=data)
@@ -105,6 +106,10 @@ def answer_keyboard(
     ]
     for i in range(0, len(buttons), 5):
         rows.append(buttons[i : i + 5])
+    if vote_data:
+        up, down = vote_data
+        rows.append([InlineKeyboardButton(text("vote_up", lang), callback_data=up),
+                     InlineKeyboardButton(text("vote_down", lang), callback_data=down)])
     nav = []
     if previous_data:
         nav.append(InlineKeyboardButton(text("previous", lang), callback_data=previous_data))

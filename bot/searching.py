@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from telegram import InlineKeyboardMarkup
 
-from bot.callbacks import ARTICLE, QUESTION, CallbackStore, encode
+from bot.callbacks import ARTICLE, DOWN, QUESTION, UP, VOTE, CallbackStore, encode
+from bot.feedback import AnswerRecord
 from bot.render import answer_keyboard, article_messages, render_page
 from index.embedder import Embedder, model_fingerprint_of
 from retrieval.search import LiveSearcher
@@ -89,7 +90,7 @@ class BotSearch:
         self.top_k = top_k
 
     def page(self, question: str, lang: str, offset: int = 0) -> PageResult:
-        """The page of hits starting at `offset`, with 📄/more/previous buttons."""
+        """The page of hits starting at `offset`, with 📄, 👍/👎 and more/previous buttons."""
         searcher = self.live.get()
         k = self.top_k
         answer = searcher.answer(question, k=k + 1, offset=offset)
@@ -99,7 +100,10 @@ class BotSearch:
         page = render_page(hits, lang, offset, question if offset else None)
         shown = page.shown
         has_more = len(answer.hits) > shown
-        qkey, *akeys = self.store.put_many([(QUESTION, question)] + [(ARTICLE, h.source.article_id) for h in hits[:shown]])
+        record = AnswerRecord.of(question, lang, answer.version, offset, hits[:shown])  # what a 👍/👎 is about
+        qkey, *akeys, vkey = self.store.put_many(
+            [(QUESTION, question)] + [(ARTICLE, h.source.article_id) for h in hits[:shown]] + [(VOTE, record.to_json())]
+        )
         article_data = [encode(ARTICLE, key) for key in akeys]
         markup = answer_keyboard(
             lang,
@@ -107,6 +111,7 @@ class BotSearch:
             more_data=encode(QUESTION, qkey, offset + shown) if has_more else None,
             previous_data=encode(QUESTION, qkey, max(0, offset - k)) if offset > 0 else None,
             offset=offset,
+            vote_data=(encode(VOTE, vkey, UP), encode(VOTE, vkey, DOWN)),
         )
         return PageResult(True, page.html, markup, shown, answer.version)
 

@@ -19,7 +19,11 @@ from index.embedder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, SentenceTra
 from index.home import HOME_ENV, data_home, fingerprint_cache
 from index.home import index_dir as home_index_dir
 from index.home import models_dir as home_models_dir
+from index.watch import WatchError, parse_duration
 from retrieval.search import SearchConfig
+
+
+MAX_INLINE_RESULTS = 50  # answerInlineQuery takes at most 50 results
 
 
 def _env(name: str) -> AliasChoices:
@@ -93,6 +97,10 @@ class Settings(BaseSettings):
     telegram_timeout: float = Field(10.0, validation_alias=_env("TELEGRAM_TIMEOUT"))
     bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
     bot_state_file: Path | None = Field(None, validation_alias=_env("NEWSQA_BOT_STATE_FILE"))
+    inline_results: int = Field(10, validation_alias=_env("NEWSQA_INLINE_RESULTS"))
+    inline_cache_seconds: int = Field(30, validation_alias=_env("NEWSQA_INLINE_CACHE_SECONDS"))
+    # Watch NEWSQA_CORPUS_DIR from the bot and update the index when it changes ("10m"; empty or "off": never)
+    auto_update: str = Field("", validation_alias=_env("NEWSQA_AUTO_UPDATE"))
 
     _env_files: tuple[Path, ...] = PrivateAttr(())
 
@@ -175,6 +183,36 @@ class Settings(BaseSettings):
             if part and not part.lstrip("-").isdigit():
                 raise ValueError(f"OPERATOR_IDS must be comma-separated numeric Telegram user ids, got {part!r}")
         return v
+
+    @field_validator("inline_results")
+    @classmethod
+    def _inline_results(cls, v: int) -> int:
+        if not 1 <= v <= MAX_INLINE_RESULTS:
+            raise ValueError(f"NEWSQA_INLINE_RESULTS must be 1 to {MAX_INLINE_RESULTS} (Telegram's limit), got {v}")
+        return v
+
+    @field_validator("inline_cache_seconds")
+    @classmethod
+    def _inline_cache(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"NEWSQA_INLINE_CACHE_SECONDS must be 0 or more, got {v}")
+        return v
+
+    @field_validator("auto_update")
+    @classmethod
+    def _auto_update(cls, v: str) -> str:
+        v = v.strip()
+        if v.lower() not in ("", "off", "0"):
+            try:
+                parse_duration(v)
+            except WatchError as exc:
+                raise ValueError(f"NEWSQA_AUTO_UPDATE: {exc}") from None
+        return v
+
+    @property
+    def auto_update_seconds(self) -> float | None:
+        """How often the bot looks at the corpus folder without a filesystem event; None when it does not watch."""
+        return None if self.auto_update.lower() in ("", "off", "0") else parse_duration(self.auto_update)
 
     @property
     def operators(self) -> frozenset[int]:

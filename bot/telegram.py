@@ -32,14 +32,18 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
-from bot.callbacks import ARTICLE, QUESTION, CallbackStore, decode
+from bot.autoupdate import AutoUpdate, report_message
+from bot.callbacks import ARTICLE, QUESTION, UP, VOTE, CallbackStore, decode
+from bot.feedback import FeedbackStore, Votes, report_html
 from bot.flood import ResilientRateLimiter, UserLimiter
+from bot.inline import InlineMode, InlineSearch
 from bot.searching import BotSearch, PageResult, SerialEmbedder
-from bot.texts import EN, language, text
+from bot.texts import AR, EN, language, text
 from index.embedder import Embedder
 from index.errors import NewsqaError
 from retrieval.search import LiveSearcher
@@ -139,6 +143,12 @@ class NewsBot:
         self.reindex_task: asyncio.Task | None = None
         self.reindex_state = "never run"
         self._build_embedder: Embedder | None = None
+        self.feedback = FeedbackStore(settings.bot_state_path)
+        self.votes = Votes(self.store, self.feedback)
+        self.inline = InlineMode(InlineSearch(self.live, settings.inline_results, settings.inline_cache_seconds),
+                                 UserLimiter(settings.user_questions_per_minute), self.run_sync,
+                                 settings.inline_cache_seconds, MAX_QUESTION_CHARS)
+        self.auto_update: AutoUpdate | None = None
 
     # --- plumbing -----------------------------------------------------------------------
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
@@ -176,6 +186,8 @@ class NewsBot:
         app.add_handler(CommandHandler(["start", "help"], self.cmd_help))
         app.add_handler(CommandHandler("stats", self.cmd_stats))
         app.add_handler(CommandHandler("reindex", self.cmd_reindex))
+        app.add_handler(CommandHandler("feedback", self.cmd_feedback))
+        app.add_handler(InlineQueryHandler(self.inline.on_inline_query))
         text_message = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
         app.add_handler(MessageHandler(text_message & filters.ChatType.PRIVATE, self.on_private_text))
         app.add_handler(MessageHandler(text_message & filters.ChatType.GROUPS, self.on_group_text))
@@ -198,11 +210,33 @@ class NewsBot:
                 await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
             except TelegramError as exc:
                 log.warning("could not publish the command menu: %s", exc)
+        every = self.settings.auto_update_seconds
+        if every is not None:
+            self.auto_update = AutoUpdate(
+                self.settings.corpus_dir, every, lambda: self._update_index(AUTO_UPDATE_LOCK_WAIT),
+                self.search.corpus, lambda body: self.tell_operators(app.bot, body), AR,
+            )
+            self.auto_update.start()
+
+    async def post_stop(self, app: Application) -> None:
+        """Stop watching the corpus while the bot can still tell operators about an update in progress."""
+        if self.auto_update is not None:
+            await self.auto_update.stop()
 
     async def post_shutdown(self, app: Application) -> None:
         """Let background work finish, then release threads and files."""
+        await self.post_stop(app)
         self.executor.shutdown(wait=True)
         self.store.close()
+        self.feedback.close()
+
+    async def tell_operators(self, bot: Any, body: str) -> None:
+        """Send an HTML message to every operator (one who never opened a chat with the bot is skipped)."""
+        for operator in sorted(self.operators):
+            try:
+                await bot.send_message(operator, body, parse_mode=HTML, link_preview_options=NO_PREVIEW)
+            except TelegramError as exc:
+                log.warning("could not tell operator %s: %s", operator, exc)
 
     # --- commands -----------------------------------------------------------------------
     async def cmd_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -250,9 +284,19 @@ class NewsBot:
             f"<b>Latency</b> {lat}\n"
             f"<b>Reindex</b> {html.escape(self.reindex_state)}"
         )
+        if self.auto_update is not None:
+            body += f"\n<b>Auto update</b> {html.escape(self.auto_update.state)}"
         if self.live.problem:
             body += f"\n<b>Not serving the newest version</b>: {html.escape(self.live.problem)}"
         await update.effective_message.reply_text(body, parse_mode=HTML)
+
+    async def cmd_feedback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/feedback (operators): 👍/👎 counts and the week's worst questions."""
+        if not self.is_operator(update):
+            await self.refuse(update)
+            return
+        body = await self.run_sync(report_html, self.feedback)
+        await update.effective_message.reply_text(body[:4096], parse_mode=HTML)
 
     async def cmd_reindex(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/reindex (operators): update the index in the background and report what changed."""
@@ -269,14 +313,16 @@ class NewsBot:
         )
         await update.effective_message.reply_text(text("reindex_started", lang), parse_mode=HTML)
 
-    def _update_index(self) -> Any:
+    def _update_index(self, lock_wait: float = 0.0) -> Any:
+        from dataclasses import replace
+
         from index.build import update_index
 
         if self._build_embedder is None:
             # Its own model instance: a long build never queues questions behind the search embedder.
             self._build_embedder = self.settings.embedder()
         report = update_index(self.settings.corpus_dir, self.settings.index_dir, self._build_embedder,
-                              self.settings.build_options())
+                              replace(self.settings.build_options(), lock_wait_seconds=lock_wait))
         self.live.refresh()  # load the new version here, not in the next question
         return report
 
@@ -296,22 +342,10 @@ class NewsBot:
             await bot.send_message(chat_id, text("reindex_failed", lang, error=text("error", lang)), parse_mode=HTML)
             return
         info = await self.run_sync(self.search.corpus)
-        if report.switched:
-            state = text("reindex_switched", lang, version=info.version, articles=info.articles, chunks=info.chunks)
-        else:
-            state = text("reindex_unchanged", lang, version=html.escape(str(report.version)))
-        body = text("reindex_done", lang, summary=report.summary(), state=state)
-        if report.switched and report.full_rebuild_reason:  # e.g. the previous version was damaged
-            body += f"\nfull rebuild: {html.escape(report.full_rebuild_reason, quote=False)}"
-        if report.rejected:
-            lines = [html.escape(str(e), quote=False) for e in report.rejected[:10]]
-            more = len(report.rejected) - len(lines)
-            body += "\n" + text("reindex_rejected", lang) + "\n" + "\n".join(f"• {line}" for line in lines)
-            if more > 0:
-                body += f"\n… +{more}"
+        body = report_message(report, info, lang, "reindex_done")
         self.reindex_state = f"{report.summary()} in {time.monotonic() - started:.1f}s; now {info.version}"
         log.info("reindex finished: %s", self.reindex_state)
-        await bot.send_message(chat_id, body[:4096], parse_mode=HTML)
+        await bot.send_message(chat_id, body, parse_mode=HTML)
 
     # --- questions ----------------------------------------------------------------------
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -376,12 +410,15 @@ class NewsBot:
 
     # --- buttons ------------------------------------------------------------------------
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """'More results' pages through the same question; 📄 sends the whole article."""
+        """'More results' pages through the same question; 📄 sends the whole article; 👍/👎 vote on the answer."""
         query = update.callback_query
         lang = language(query.from_user.language_code if query.from_user else None)
         data = decode(query.data)
         if data is None:
             await query.answer(text("expired", lang), show_alert=True)
+            return
+        if data.kind == VOTE:  # a vote runs no search: not counted against the question limit
+            await self._vote(query, lang, data.key, data.offset)
             return
         allowed, _, wait = self.limiter.check(query.from_user.id)
         if not allowed:
@@ -415,6 +452,13 @@ class NewsBot:
             await context.bot.send_message(chat_id, result.html, parse_mode=HTML,
                                            reply_markup=result.markup, link_preview_options=NO_PREVIEW)
         await query.answer()
+
+    async def _vote(self, query: Any, lang: str, key: str, value: int) -> None:
+        outcome = await self.run_sync(self.votes.cast, key, query.from_user.id, value)
+        if outcome is None:
+            await query.answer(text("expired", lang), show_alert=True)
+            return
+        await query.answer(text(f"vote_{outcome}", lang, vote=text("vote_up" if value == UP else "vote_down", lang)))
 
     async def _article(self, query: Any, context: ContextTypes.DEFAULT_TYPE, lang: str, key: str) -> None:
         article = await self.run_sync(self.search.article, key)
@@ -502,6 +546,7 @@ def build_application(
         .write_timeout(settings.telegram_timeout)
         .pool_timeout(settings.telegram_timeout)
         .post_init(newsbot.post_init)
+        .post_stop(newsbot.post_stop)
         .post_shutdown(newsbot.post_shutdown)
     )
     if settings.telegram_base_url:
@@ -550,7 +595,8 @@ def run_bot(settings: Any) -> int:
     return 0
 
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "inline_query"]
+AUTO_UPDATE_LOCK_WAIT = 600.0  # seconds an automatic update waits for a build already running (/reindex, the CLI)
 
 
 def webhook_options(settings: Any) -> dict[str, Any]:

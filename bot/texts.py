@@ -99,6 +99,24 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
     "reindex_rejected": {AR: "ملفات مرفوضة:", EN: "Rejected files:"},
     "reindex_failed": {AR: "فشل تحديث الفهرس: {error}", EN: "The index update failed: {error}"},
+    "vote_up": {AR: "👍", EN: "👍"},
+    "vote_down": {AR: "👎", EN: "👎"},
+    "vote_new": {AR: "شكرا! سُجّل تقييمك {vote}.", EN: "Thanks! Your {vote} is recorded."},
+    "vote_changed": {AR: "غيّرت تقييمك إلى {vote}.", EN: "Your vote is now {vote}."},
+    "vote_same": {AR: "تقييمك {vote} مسجل بالفعل.", EN: "Your {vote} was already recorded."},
+    "inline_help": {AR: "اكتب سؤالك بعد اسم البوت", EN: "Type your question after the bot's name"},
+    "inline_no_answer": {AR: "لم أجد ما يجيب عن هذا السؤال", EN: "Nothing in the articles answers this"},
+    "inline_no_question": {AR: "اكتب سؤالك بالكلمات", EN: "Write your question in words"},
+    "inline_too_long": {AR: "السؤال أطول من {limit} حرف", EN: "The question is over {limit} characters"},
+    "inline_too_fast": {AR: "انتظر {seconds} ثانية من فضلك", EN: "Please wait {seconds} seconds"},
+    "auto_update_done": {
+        AR: "تحديث تلقائي للفهرس بعد تغيّر المجلد ({files}): {summary}.\n{state}",
+        EN: "Automatic index update after the corpus folder changed ({files}): {summary}.\n{state}",
+    },
+    "auto_update_failed": {
+        AR: "فشل التحديث التلقائي للفهرس ({files}): {error}",
+        EN: "The automatic index update failed ({files}): {error}",
+    },
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from bot.telegram import NewsBot, build_application
+from bot.telegram import ALLOWED_UPDATES, NewsBot, build_application
 from tests.fake_bot_api import TOKEN, FakeBotAPI
 
 OPERATOR_ID = 9001
@@ -40,7 +40,7 @@ async def running_bot(settings: Settings, embedder: Any, poll_timeout: float = 1
         await app.updater.start_polling(
             poll_interval=0,
             timeout=poll_timeout,
-            allowed_updates=["message", "callback_query"],
+            allowed_updates=ALLOWED_UPDATES,
             # as Application.run_polling does: polling errors go to the bot's error handler
             error_callback=lambda exc: app.create_task(app.process_error(error=exc, update=None)),
         )

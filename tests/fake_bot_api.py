@@ -37,12 +37,13 @@ DEFAULT_ALLOWED = frozenset(
         "sendMessage",
         "editMessageText",
         "answerCallbackQuery",
+        "answerInlineQuery",
         "sendChatAction",
     }
 )
 # Parameters sent JSON-encoded inside the form body.
 _JSON_FIELDS = ("reply_markup", "entities", "reply_parameters", "link_preview_options", "commands", "scope",
-                "allowed_updates")
+                "allowed_updates", "results", "button")
 
 
 @dataclass(slots=True)
@@ -213,6 +214,23 @@ class FakeBotAPI:
         )
         return qid
 
+    def push_inline_query(self, query: str, user_id: int = 1001, language_code: str | None = "ar",
+                          chat_type: str = "sender", offset: str = "") -> str:
+        """Queue an inline query (`@bot query` typed in a chat); returns its id."""
+        qid = f"iq{next(self._update_ids)}"
+        self.push_update(
+            {
+                "inline_query": {
+                    "id": qid,
+                    "from": self.user(user_id, language_code=language_code),
+                    "query": query,
+                    "offset": offset,
+                    "chat_type": chat_type,
+                }
+            }
+        )
+        return qid
+
     def fail(self, method: str, status: int, times: int = 1, retry_after: int | None = None,
              delay: float = 0.0, description: str = "") -> None:
         """Answer the next `times` calls of `method` with this status (after `delay` seconds)."""
@@ -335,7 +353,7 @@ class FakeBotAPI:
             "username": BOT_USERNAME,
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": True,
         }
 
     async def _m_getUpdates(self, req: Request) -> list[dict]:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 
 FLOOD_Q = "كم قاربا تضرر في فيضانات الميناء؟"
 FLOOD_SOURCE = "<i>فيضانات تغمر ميناء الصيادين وتوقف الملاحة ثلاثة أيام — جريدة الساحل — 2022-11-03 09:15</i>"
-CALLBACK_RE = re.compile(r"^(m:[A-Za-z0-9_-]{12}:\d+|a:[A-Za-z0-9_-]{12})$")
+CALLBACK_RE = re.compile(r"^(m:[A-Za-z0-9_-]{12}:\d+|a:[A-Za-z0-9_-]{12}|v:[A-Za-z0-9_-]{12}:-?1)$")
 
 
 @pytest.fixture(autouse=True)
@@ -92,11 +92,11 @@ async def test_arabic_question_gets_quotes_sources_highlights_and_buttons(api, s
     # typing shown while searching, before the answer
     typing = api.calls("sendChatAction", chat_id=21)
     assert typing and typing[0].params["action"] == "typing" and typing[0].at <= answer.at
-    # one 📄 per quote (and "more" only when further relevant quotes exist); callback data compact
+    # one 📄 per quote, 👍/👎, and "more" only when further relevant quotes exist; callback data compact
     bs = buttons(answer)
     n_quotes = answer.text.count("</b> «")
     more = [text("more", AR)] if len(searcher.answer(FLOOD_Q, k=6).hits) > 5 else []
-    assert [b["text"] for b in bs] == [f"📄 {i}" for i in range(1, n_quotes + 1)] + more
+    assert [b["text"] for b in bs] == [f"📄 {i}" for i in range(1, n_quotes + 1)] + ["👍", "👎"] + more
     for b in bs:
         assert CALLBACK_RE.match(b["callback_data"]) and len(b["callback_data"].encode()) <= 64
 
@@ -164,7 +164,7 @@ async def test_more_results_edits_the_message_and_survives_a_restart(api, built_
     assert int(edit.params["message_id"]) == api.message_object(first)["message_id"] and edit.chat_id == 31
     assert edit.text == expected_page(searcher, q, AR, offset=2, k=2)
     assert edit.text.startswith(f"نتائج 3–4 عن: <i>{q}</i>\n\n<b>3.</b> «")
-    assert [b["text"] for b in buttons(edit)] == ["📄 3", "📄 4", text("previous", AR), text("more", AR)]
+    assert [b["text"] for b in buttons(edit)] == ["📄 3", "📄 4", "👍", "👎", text("previous", AR), text("more", AR)]
     next_page = buttons(edit)[-1]["callback_data"]
 
     # A new process (new Application, new searcher) still understands the old message's buttons.
@@ -518,6 +518,6 @@ async def test_webhook_mode_takes_updates_over_http_and_checks_the_secret(api, b
     assert bad.status_code == 403 and good.status_code == 200
     [hook] = api.calls("setWebhook")
     assert hook.params["url"] == f"http://127.0.0.1:{port}/tg/hook" and hook.params["secret_token"] == secret
-    assert hook.params["allowed_updates"] == ["message", "callback_query"]
+    assert hook.params["allowed_updates"] == ["message", "callback_query", "inline_query"]
     assert answer.chat_id == 301 and answer.text == expected_page(searcher, FLOOD_Q, AR)
     assert not api.calls("getUpdates")
