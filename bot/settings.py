@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     telegram_timeout: float = Field(10.0, validation_alias=_env("TELEGRAM_TIMEOUT"))
     bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
     bot_state_file: Path | None = Field(None, validation_alias=_env("NEWSQA_BOT_STATE_FILE"))
+    followup_minutes: float = Field(10.0, validation_alias=_env("NEWSQA_FOLLOWUP_MINUTES"))
 
     _env_files: tuple[Path, ...] = PrivateAttr(())
 
@@ -167,6 +168,13 @@ class Settings(BaseSettings):
             raise ValueError(f"NEWSQA_KEEP_VERSIONS must be at least {MIN_KEEP_VERSIONS} (current and previous)")
         return v
 
+    @field_validator("followup_minutes")
+    @classmethod
+    def _followup(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("NEWSQA_FOLLOWUP_MINUTES must be a number of minutes above 0")
+        return v
+
     @field_validator("operator_ids")
     @classmethod
     def _operators(cls, v: str) -> str:
@@ -182,7 +190,7 @@ class Settings(BaseSettings):
 
     @property
     def bot_state_path(self) -> Path:
-        """SQLite file of the bot's button keys (default: beside the index, so it survives restarts)."""
+        """SQLite file of the bot's button keys and chats' follow-up context (default: beside the index, so both survive restarts)."""
         return self.bot_state_file or self.index_dir / "bot-state.sqlite"
 
     def embedder(self) -> SentenceTransformerEmbedder:

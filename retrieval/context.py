@@ -1,0 +1,92 @@
+"""Follow-up questions: searched together with the words they lean on, the previous answer's articles preferred.
+
+A follow-up such as `ومتى حدث ذلك؟` or `and who arrested him?` names nothing of its own: the earlier
+question's content words find the topic, and the follow-up's own words (`حدث`, `arrested`) decide
+between the article already quoted and another one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Sequence
+
+from index.arabic import STOPWORDS, normalize, term_spans
+from retrieval.candidates import Candidate
+from retrieval.query import Query, analyse
+from retrieval.types import Context
+
+MAX_CARRIED = 12  # content words carried from question to question: enough for a topic, not a paragraph
+
+# Words that point back at something said before (normalised): pronouns, demonstratives, "there".
+REFERENCE_WORDS = frozenset(
+    normalize(w)
+    for w in (
+        "هو هي هم هما هن ذلك ذاك هذا هذه تلك هؤلاء اولئك أولئك هناك هنالك عنه عنها عنهم منه منها منهم فيه فيها "
+        "فيهم له لها لهم به بها بهم اليه إليه اليها إليها عليه عليها عليهم معه معها"
+    ).split()
+) | frozenset(
+    "he she it they him her them his hers its their theirs this that these those there".split()
+)
+CONJUNCTIONS = ("و", "ف")  # written onto the next word: ومتى, فمن
+
+
+def bare_word(norm: str) -> str:
+    """A normalised word without a leading و/ف when what remains is a function or reference word (ومتى → متى)."""
+    if len(norm) > 1 and norm[0] in CONJUNCTIONS and (norm[1:] in STOPWORDS or norm[1:] in REFERENCE_WORDS):
+        return norm[1:]
+    return norm
+
+
+def own_text(question: str) -> str:
+    """The follow-up's own words: leading conjunctions dropped from question words, reference words left out."""
+    out: list[str] = []
+    for word in question.split():
+        norm = normalize(word)
+        bare = bare_word(norm)
+        if bare in REFERENCE_WORDS or normalize(word.strip("?؟!.,،:;")) in REFERENCE_WORDS:
+            continue
+        out.append(word[1:] if bare != norm and word[:1] in CONJUNCTIONS else word)
+    return " ".join(out)
+
+
+def content_words(question: str) -> tuple[str, ...]:
+    """The question's content words as written (function, question and reference words left out), to carry on."""
+    text = own_text(question)
+    words = dict.fromkeys(text[t.start : t.end] for t in term_spans(text) if bare_word(normalize(text[t.start : t.end])) not in STOPWORDS)
+    return tuple(words)
+
+
+def carried(previous: Sequence[str], question: str) -> tuple[str, ...]:
+    """The words a follow-up passes on: the earlier ones, then its own, at most MAX_CARRIED (the newest kept)."""
+    words = list(dict.fromkeys([*previous, *content_words(question)]))
+    return tuple(words[-MAX_CARRIED:])
+
+
+def expand(question: str, context: Context) -> Query:
+    """The follow-up analysed with the carried words appended; what it asks (its type) stays the follow-up's."""
+    own = analyse(question)
+    query = analyse(" ".join([own_text(question), *context.terms]).strip())
+    return dataclasses.replace(query, qtype=own.qtype)
+
+
+def prefer(
+    candidates: list[Candidate],
+    context_rows: Collection[int],
+    own_coverage: Callable[[Candidate], float],
+    answers: Callable[[Candidate], bool],
+) -> list[Candidate]:
+    """Candidates with the previous answer's articles first, when those hold an answer.
+
+    They hold one when their best scored passage passes the decision and matches the follow-up's own
+    words at least as well as the best passage elsewhere; otherwise the ranking stays as it was.
+    """
+    scored = [c for c in candidates if c.prob is not None]
+    inside = [c for c in scored if c.article_row in context_rows]
+    if not inside:
+        return candidates
+    outside = [c for c in scored if c.article_row not in context_rows]
+    best = inside[0]
+    if not answers(best) or (outside and own_coverage(best) < own_coverage(outside[0])):
+        return candidates
+    rest = [c for c in candidates if c.prob is None]
+    return inside + outside + rest
