@@ -75,18 +75,16 @@ def prefer(
     own_coverage: Callable[[Candidate], float],
     answers: Callable[[Candidate], bool],
 ) -> list[Candidate]:
-    """Candidates with the previous answer's articles first, when those hold an answer.
+    """Of the scored passages that answer, those matching the follow-up's own words best first, and among
+    equals those of the previous answer's articles; the rest keep their order after them.
 
-    They hold one when their best scored passage passes the decision and matches the follow-up's own
-    words at least as well as the best passage elsewhere; otherwise the ranking stays as it was.
+    The carried words find the topic, but they outnumber the follow-up's own (`وماذا عن الطاقة الشمسية؟`
+    after a question about a flood): its own words decide which passage answers it.
     """
-    scored = [c for c in candidates if c.prob is not None]
-    inside = [c for c in scored if c.article_row in context_rows]
-    if not inside:
+    position = {id(c): i for i, c in enumerate(candidates)}
+    good = [c for c in candidates if c.prob is not None and answers(c)]
+    if not good:
         return candidates
-    outside = [c for c in scored if c.article_row not in context_rows]
-    best = inside[0]
-    if not answers(best) or (outside and own_coverage(best) < own_coverage(outside[0])):
-        return candidates
-    rest = [c for c in candidates if c.prob is None]
-    return inside + outside + rest
+    good.sort(key=lambda c: (-round(own_coverage(c), 6), c.article_row not in context_rows, position[id(c)]))
+    chosen = {id(c) for c in good}
+    return good + [c for c in candidates if id(c) not in chosen]

@@ -198,7 +198,7 @@ class Searcher:
             answer.declined = "content-free"
             return answer  # nothing to search for: no search runs
         ranking = self.rank(query, mode, filters, None if follow else qvec, timings)
-        if follow and context is not None and context.articles and ranking.candidates:
+        if follow and context is not None and ranking.candidates:
             self.prefer_context(ranking, question, context)
         t = time.perf_counter()
         timings["quote"] = 0.0
@@ -277,9 +277,9 @@ class Searcher:
         return answer
 
     def prefer_context(self, ranking: Ranking, question: str, context: Context) -> None:
-        """Put the previous answer's articles first when they hold an answer to the follow-up."""
+        """Passages answering the follow-up's own words first; the previous answer's articles first among equals."""
         rows = {r.row for a in context.articles if (r := self.version.article_by_id(a)) is not None}
-        if not rows or not ranking.features:
+        if not ranking.features:
             return
         own = self.lexicon.weigh(analyse(own_text(question)))
         ranking.candidates = prefer(
