@@ -8,7 +8,7 @@ is a FilterError naming it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -77,8 +77,11 @@ class Parsed:
     filters: SearchFilters | None = None
 
 
-def parse(message: str, known_outlets: Sequence[str]) -> Parsed:
-    """The question and its filters; a message without a filter prefix is all question."""
+def parse(message: str, known_outlets: Sequence[str] | Callable[[], Sequence[str]]) -> Parsed:
+    """The question and its filters; a message without a filter prefix is all question.
+
+    known_outlets may be a function: it is called only for a message that names an outlet.
+    """
     m = _PREFIX_RE.match(message)
     if m is None:
         return Parsed(message)
@@ -131,9 +134,9 @@ def _is_date(value: str) -> bool:
     return len(words) == 1 and bool(re.match(r"^\d{4}(?:-\d{1,2}){0,2}$", words[0]))
 
 
-def _apply(filters: SearchFilters, key: str, value: str, known: Sequence[str]) -> SearchFilters:
+def _apply(filters: SearchFilters, key: str, value: str, known: Sequence[str] | Callable[[], Sequence[str]]) -> SearchFilters:
     if key in _FROM and not _is_date(value):
-        return replace(filters, sources=(*filters.sources, _outlet(value, known)))
+        return replace(filters, sources=(*filters.sources, _outlet(value, known() if callable(known) else known)))
     first, last = _period(value)
     if key in _IN:
         return replace(filters, since=first, until=last)

@@ -104,6 +104,7 @@ class ContextStore:
                                    isolation_level=None)
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a power cut may forget a follow-up context, nothing more
         self._db.executescript(_SCHEMA)
 
     def get(self, chat_id: int) -> Turn | None:

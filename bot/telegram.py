@@ -417,7 +417,7 @@ class NewsBot:
 
     def ask_in_chat(self, chat_id: int, question: str, lang: str) -> PageResult:
         """Filters said in the message, the chat's follow-up context, the first page; then remember the exchange."""
-        parsed = parse(question, [o.name for o in self.search.outlets()])
+        parsed = parse(question, lambda: [o.name for o in self.search.outlets()])
         ask = self.conversations.ask(chat_id, parsed.question, parsed.filters)
         plain = ask.filters is None and not ask.followup
         result = self.search.page(ask.question if plain else ask, lang, 0)  # a plain question goes as text, as before
