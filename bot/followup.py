@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.asking import Ask
 from index.arabic import STOPWORDS, normalize, word_spans
-from retrieval.context import REFERENCE_WORDS, bare_word, carried, content_words
+from retrieval.context import REFERENCE_WORDS, bare_word, content_words
 from retrieval.types import Context, SearchFilters
 
 # Independent pronouns are also the copula of a new question (`من هو شامي ويتنس؟`): no reference on their own.
@@ -156,15 +156,22 @@ class Conversations:
         return Ask(question, filters, Context(before.terms, before.articles), before.question)
 
     def answered(self, chat_id: int, ask: Ask, articles: Sequence[str], found: bool) -> None:
-        """Remember the exchange: a follow-up without an answer keeps the context it had (ask again, differently)."""
+        """Remember an answered exchange: its articles and the topic's words.
+
+        A follow-up without an answer changes nothing (ask it again, differently); a new topic without one
+        forgets the context (it must not lean on the question before it).
+        """
         if ask.followup and ask.context is not None:
             if not found:
                 return
-            terms = carried(ask.context.terms, ask.question)
+            # The topic stays the first question's: a chain of follow-ups would otherwise bury each one's own
+            # words under the words carried from all those before it.
+            terms = ask.context.terms
+        elif not found:
+            self.store.clear(chat_id)  # a new topic starts fresh, even when nothing answers it
+            return
         else:
             terms = content_words(ask.question)
-        if not terms and not articles:
-            return  # nothing that a follow-up could lean on
         self.store.put(chat_id, Turn(ask.question, terms, tuple(dict.fromkeys(articles)), self.store.clock()))
 
     def new(self, chat_id: int) -> bool:

@@ -8,14 +8,12 @@ between the article already quoted and another one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 
 from index.arabic import STOPWORDS, normalize, term_spans
 from retrieval.candidates import Candidate
 from retrieval.query import Query, analyse
 from retrieval.types import Context
-
-MAX_CARRIED = 12  # content words carried from question to question: enough for a topic, not a paragraph
 
 # Words that point back at something said before (normalised): pronouns, demonstratives, "there".
 REFERENCE_WORDS = frozenset(
@@ -54,12 +52,6 @@ def content_words(question: str) -> tuple[str, ...]:
     text = own_text(question)
     words = dict.fromkeys(text[t.start : t.end] for t in term_spans(text) if bare_word(normalize(text[t.start : t.end])) not in STOPWORDS)
     return tuple(words)
-
-
-def carried(previous: Sequence[str], question: str) -> tuple[str, ...]:
-    """The words a follow-up passes on: the earlier ones, then its own, at most MAX_CARRIED (the newest kept)."""
-    words = list(dict.fromkeys([*previous, *content_words(question)]))
-    return tuple(words[-MAX_CARRIED:])
 
 
 def expand(question: str, context: Context) -> Query:
