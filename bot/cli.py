@@ -603,12 +603,20 @@ def cmd_ask(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
 
 
 def cmd_chat(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
-    """Interactive questions until EOF or `exit`."""
-    from bot.terminal import format_answer, wants_visual_order
+    """Interactive questions until EOF or `exit`; short follow-ups lean on the previous one, /new starts fresh."""
+    from bot.chatfilters import FilterError, combine, describe, outlets, parse
+    from bot.followup import ContextStore, Conversations
+    from bot.terminal import display_lines, format_answer, wants_visual_order
 
     searcher = _searcher(settings)
     visual = wants_visual_order(args.bidi or settings.terminal_bidi, sys.stdout.isatty())
-    print("اكتب سؤالك (أو exit للخروج) / Type a question (or exit):")
+    chat = Conversations(ContextStore(None, settings.followup_minutes * 60))  # in memory: one conversation
+    names = [o.name for o in outlets(searcher.version)]
+
+    def say(line: str) -> None:
+        print("\n".join(display_lines(line, 100, visual)))
+
+    print("اكتب سؤالك (أو exit للخروج، /new لموضوع جديد) / Type a question (or exit; /new for a new topic):")
     while True:
         try:
             question = input("> ").strip()
@@ -619,9 +627,28 @@ def cmd_chat(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
             return 0
         if not question:
             continue
-        answer = searcher.answer(question, k=args.k or settings.top_k, mode=args.mode, filters=_filters(args), per_article=args.per_article)
+        if question.lower() == "/new":
+            say("موضوع جديد. / New topic." if chat.new(0) else "لا سؤال سابق. / No earlier question.")
+            print()
+            continue
+        try:
+            parsed = parse(question, names)
+        except FilterError as exc:
+            say(f"لا أفهم هذا المرشح / Cannot apply this filter ({exc.kind}): {exc.value}")
+            print()
+            continue
+        ask = chat.ask(0, parsed.question, combine(_filters(args), parsed.filters))
+        answer = searcher.answer(ask.question, k=args.k or settings.top_k, mode=args.mode, filters=ask.filters,
+                                 per_article=args.per_article, context=ask.context)
+        if ask.followup:
+            say(f"↩ متابعة لـ / follow-up to: «{ask.about}» (/new)")
+        if parsed.filters is not None:
+            outlet, period = describe(parsed.filters)
+            say("🔎 " + " · ".join(p for p in (outlet, period) if p))
         print(format_answer(answer, visual))
         print()
+        if answer.declined != "content-free":
+            chat.answered(0, ask, [h.source.article_id for h in answer.hits], bool(answer.hits))
 
 
 if __name__ == "__main__":

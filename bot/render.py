@@ -61,11 +61,15 @@ class Page:
     shown: int
 
 
-def render_page(hits: Sequence[Hit], lang: str, offset: int = 0, question: str | None = None) -> Page:
-    """Hits numbered from offset+1 in one message; hits that would overflow 4096 wait for the next page."""
-    header = ""
+def render_page(hits: Sequence[Hit], lang: str, offset: int = 0, question: str | None = None, note: str = "") -> Page:
+    """Hits numbered from offset+1 in one message; hits that would overflow 4096 wait for the next page.
+
+    `note` (HTML, a line or two: follow-up, filters) opens the message.
+    """
+    lead = f"{note}\n\n" if note else ""
+    header = lead
     if offset > 0 and question is not None:
-        header = text("page_header", lang, first=offset + 1, last=offset + len(hits), question=esc(question)) + "\n\n"
+        header = lead + text("page_header", lang, first=offset + 1, last=offset + len(hits), question=esc(question)) + "\n\n"
     blocks: list[str] = []
     for i, hit in enumerate(hits):
         block = hit_html(offset + i + 1, hit)
@@ -76,7 +80,7 @@ def render_page(hits: Sequence[Hit], lang: str, offset: int = 0, question: str |
             block = hit_html(offset + i + 1, _shortened(hit, MESSAGE_LIMIT - tg_len(header) - 600))
         blocks.append(block)
     if offset > 0 and question is not None and len(blocks) != len(hits):
-        header = text("page_header", lang, first=offset + 1, last=offset + len(blocks), question=esc(question)) + "\n\n"
+        header = lead + text("page_header", lang, first=offset + 1, last=offset + len(blocks), question=esc(question)) + "\n\n"
     return Page(header + "\n\n".join(blocks), len(blocks))
 
 
@@ -97,8 +101,10 @@ def answer_keyboard(
     previous_data: str | None = None,
     offset: int = 0,
     vote_data: tuple[str, str] | None = None,
+    narrow: Sequence[tuple[str, str]] = (),
 ) -> InlineKeyboardMarkup | None:
-    """One 📄 button per quote (full article), then 👍/👎 (vote_data: up, down), then previous/more."""
+    """One 📄 button per quote (full article), 👍/👎 (vote_data: up, down), previous/more, then (label, data)
+    buttons that narrow the answer."""
     rows: list[list[InlineKeyboardButton]] = []
     buttons = [
         InlineKeyboardButton(text("article_button", lang, n=offset + i + 1), callback_data=data)
@@ -117,6 +123,8 @@ def answer_keyboard(
         nav.append(InlineKeyboardButton(text("more", lang), callback_data=more_data))
     if nav:
         rows.append(nav)
+    for i in range(0, len(narrow), 2):
+        rows.append([InlineKeyboardButton(label, callback_data=data) for label, data in narrow[i : i + 2]])
     return InlineKeyboardMarkup(rows) if rows else None
 
 

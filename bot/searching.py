@@ -9,12 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 from telegram import InlineKeyboardMarkup
 
+from bot.asking import Ask
 from bot.callbacks import ARTICLE, DOWN, QUESTION, UP, VOTE, CallbackStore, encode
+from bot.chatfilters import Outlet, outlets
 from bot.feedback import AnswerRecord
 from bot.render import answer_keyboard, article_messages, render_page
+from bot.texts import text
 from index.embedder import Embedder, model_fingerprint_of
 from retrieval.search import LiveSearcher
-from retrieval.types import Source
+from retrieval.types import Hit, Source
 
 
 class SerialEmbedder:
@@ -60,6 +63,8 @@ class PageResult:
     shown: int = 0
     version: str | None = None
     declined: str | None = None  # "content-free": nothing to search for, so no search ran
+    articles: tuple[str, ...] = ()  # ids of the articles quoted (what a follow-up leans on)
+    note: str = ""  # HTML lines opening the answer: read as a follow-up, the filter applied
 
 
 @dataclass(slots=True)
@@ -89,21 +94,28 @@ class BotSearch:
         self.store = store
         self.top_k = top_k
 
-    def page(self, question: str, lang: str, offset: int = 0) -> PageResult:
-        """The page of hits starting at `offset`, with 📄, 👍/👎 and more/previous buttons."""
+    def page(self, question: str | Ask, lang: str, offset: int = 0) -> PageResult:
+        """The page of hits starting at `offset`: 📄, 👍/👎, previous/more (and narrowing buttons on the first)."""
+        ask = question if isinstance(question, Ask) else Ask(question)
         searcher = self.live.get()
         k = self.top_k
-        answer = searcher.answer(question, k=k + 1, offset=offset)
+        answer = searcher.answer(ask.question, k=k + 1, offset=offset, filters=ask.filters, context=ask.context)
+        note = ask.note_html(lang)
         if not answer.hits:
-            return PageResult(found=answer.found, version=answer.version, declined=answer.declined)
+            return PageResult(found=answer.found, version=answer.version, declined=answer.declined, note=note)
         hits = answer.hits[:k]
-        page = render_page(hits, lang, offset, question if offset else None)
+        page = render_page(hits, lang, offset, ask.question if offset else None, note)
         shown = page.shown
         has_more = len(answer.hits) > shown
-        record = AnswerRecord.of(question, lang, answer.version, offset, hits[:shown])  # what a 👍/👎 is about
-        qkey, *akeys, vkey = self.store.put_many(
-            [(QUESTION, question)] + [(ARTICLE, h.source.article_id) for h in hits[:shown]] + [(VOTE, record.to_json())]
+        narrow = _narrowing(ask, hits[:shown], lang) if offset == 0 else []
+        record = AnswerRecord.of(ask.question, lang, answer.version, offset, hits[:shown])  # what a 👍/👎 is about
+        keys = self.store.put_many(
+            [(QUESTION, ask.to_json())]
+            + [(ARTICLE, h.source.article_id) for h in hits[:shown]]
+            + [(QUESTION, n.to_json()) for _, n in narrow]
+            + [(VOTE, record.to_json())]
         )
+        qkey, akeys, nkeys, vkey = keys[0], keys[1 : 1 + shown], keys[1 + shown : -1], keys[-1]
         article_data = [encode(ARTICLE, key) for key in akeys]
         markup = answer_keyboard(
             lang,
@@ -112,12 +124,24 @@ class BotSearch:
             previous_data=encode(QUESTION, qkey, max(0, offset - k)) if offset > 0 else None,
             offset=offset,
             vote_data=(encode(VOTE, vkey, UP), encode(VOTE, vkey, DOWN)),
+            narrow=[(label, encode(QUESTION, key, 0)) for (label, _), key in zip(narrow, nkeys)],
         )
-        return PageResult(True, page.html, markup, shown, answer.version)
+        articles = tuple(dict.fromkeys(h.source.article_id for h in hits[:shown]))
+        return PageResult(True, page.html, markup, shown, answer.version, articles=articles, note=note)
+
+    def ask(self, key: str) -> Ask | None:
+        """The search behind a 'more results' or narrowing key."""
+        value = self.store.get(QUESTION, key)
+        return Ask.from_json(value) if value is not None else None
+
+    def outlets(self) -> list[Outlet]:
+        """The outlets of the version answering now, with article counts and date ranges (/sources)."""
+        return outlets(self.live.get().version)
 
     def question(self, key: str) -> str | None:
-        """The question behind a 'more results' key."""
-        return self.store.get(QUESTION, key)
+        """The question text behind a 'more results' key."""
+        ask = self.ask(key)
+        return ask.question if ask is not None else None
 
     def article(self, key: str) -> ArticleResult | None:
         """The article behind a 📄 key as messages; None for an unknown key."""
@@ -145,3 +169,23 @@ class BotSearch:
             date_min=str(dates.get("min") or "?")[:10],
             date_max=str(dates.get("max") or "?")[:10],
         )
+
+
+MAX_NARROW = 3  # buttons per kind under an answer: the outlets or years most quoted first
+
+
+def _narrowing(ask: Ask, hits: Sequence[Hit], lang: str) -> list[tuple[str, Ask]]:
+    """Buttons that narrow an answer quoting several outlets (or years) to one of them, each with its search."""
+    out: list[tuple[str, Ask]] = []
+    f = ask.filters
+    names = list(dict.fromkeys(h.source.outlet for h in hits))
+    if len(names) > 1 and not (f is not None and f.sources):
+        out += [(text("narrow_outlet", lang, outlet=_short(n)), ask.narrowed(source=n)) for n in names[:MAX_NARROW]]
+    years = list(dict.fromkeys(h.source.date.year for h in hits))
+    if len(years) > 1 and not (f is not None and (f.since or f.until)):
+        out += [(text("narrow_year", lang, year=y), ask.narrowed(year=y)) for y in years[:MAX_NARROW]]
+    return out
+
+
+def _short(name: str, limit: int = 30) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     inline_cache_seconds: int = Field(30, validation_alias=_env("NEWSQA_INLINE_CACHE_SECONDS"))
     # Watch NEWSQA_CORPUS_DIR from the bot and update the index when it changes ("10m"; empty or "off": never)
     auto_update: str = Field("", validation_alias=_env("NEWSQA_AUTO_UPDATE"))
+    followup_minutes: float = Field(10.0, validation_alias=_env("NEWSQA_FOLLOWUP_MINUTES"))
 
     _env_files: tuple[Path, ...] = PrivateAttr(())
 
@@ -176,6 +177,13 @@ class Settings(BaseSettings):
             raise ValueError(f"NEWSQA_KEEP_VERSIONS must be at least {MIN_KEEP_VERSIONS} (current and previous)")
         return v
 
+    @field_validator("followup_minutes")
+    @classmethod
+    def _followup(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("NEWSQA_FOLLOWUP_MINUTES must be a number of minutes above 0")
+        return v
+
     @field_validator("operator_ids")
     @classmethod
     def _operators(cls, v: str) -> str:
@@ -221,7 +229,7 @@ class Settings(BaseSettings):
 
     @property
     def bot_state_path(self) -> Path:
-        """SQLite file of the bot's button keys (default: beside the index, so it survives restarts)."""
+        """SQLite file of the bot's button keys and chats' follow-up context (default: beside the index, so both survive restarts)."""
         return self.bot_state_file or self.index_dir / "bot-state.sqlite"
 
     def embedder(self) -> SentenceTransformerEmbedder:

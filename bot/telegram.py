@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import logging
 import re
@@ -39,9 +40,12 @@ from telegram.ext import (
 
 from bot.autoupdate import AutoUpdate, report_message
 from bot.callbacks import ARTICLE, QUESTION, UP, VOTE, CallbackStore, decode
+from bot.chatfilters import FilterError, parse
 from bot.feedback import FeedbackStore, Votes, report_html
 from bot.flood import ResilientRateLimiter, UserLimiter
+from bot.followup import ContextStore, Conversations
 from bot.inline import InlineMode, InlineSearch
+from bot.render import pack
 from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
 from index.embedder import Embedder
@@ -136,6 +140,7 @@ class NewsBot:
         self.live = live or LiveSearcher(settings.index_dir, embedder, settings.search_config())
         self.store = store or CallbackStore(settings.bot_state_path)
         self.search = BotSearch(self.live, self.store, settings.top_k)
+        self.conversations = Conversations(ContextStore(settings.bot_state_path, settings.followup_minutes * 60))
         self.operators = settings.operators
         self.limiter = UserLimiter(settings.user_questions_per_minute)
         self.stats = Stats()
@@ -188,6 +193,8 @@ class NewsBot:
         app.add_handler(CommandHandler("reindex", self.cmd_reindex))
         app.add_handler(CommandHandler("feedback", self.cmd_feedback))
         app.add_handler(InlineQueryHandler(self.inline.on_inline_query))
+        app.add_handler(CommandHandler("new", self.cmd_new))
+        app.add_handler(CommandHandler("sources", self.cmd_sources))
         text_message = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
         app.add_handler(MessageHandler(text_message & filters.ChatType.PRIVATE, self.on_private_text))
         app.add_handler(MessageHandler(text_message & filters.ChatType.GROUPS, self.on_group_text))
@@ -205,6 +212,8 @@ class NewsBot:
             commands = [
                 BotCommand("help", "كيف تسأل وما الذي أعرفه" if lang == "ar" else "How to ask and what I know"),
                 BotCommand("start", "البداية" if lang == "ar" else "Start"),
+                BotCommand("new", "موضوع جديد" if lang == "ar" else "New topic (forget the previous question)"),
+                BotCommand("sources", "المصادر وتواريخها" if lang == "ar" else "Outlets and their dates"),
             ]
             try:
                 await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
@@ -229,6 +238,7 @@ class NewsBot:
         self.executor.shutdown(wait=True)
         self.store.close()
         self.feedback.close()
+        self.conversations.store.close()
 
     async def tell_operators(self, bot: Any, body: str) -> None:
         """Send an HTML message to every operator (one who never opened a chat with the bot is skipped)."""
@@ -254,6 +264,28 @@ class NewsBot:
             mention=html.escape(f"@{context.bot.username}", quote=False),
         )
         await update.effective_message.reply_text(body, parse_mode=HTML, link_preview_options=NO_PREVIEW)
+
+    async def cmd_new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/new: forget this chat's previous question; the next one starts fresh."""
+        lang = language(update.effective_user.language_code if update.effective_user else None)
+        forgot = await self.run_sync(self.conversations.new, update.effective_chat.id)
+        await update.effective_message.reply_text(text("new_done" if forgot else "new_nothing", lang), parse_mode=HTML)
+
+    async def cmd_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/sources: the outlets with their article counts and date ranges, and how to keep to one."""
+        lang = language(update.effective_user.language_code if update.effective_user else None)
+        found = await self.run_sync(self.search.outlets)
+        esc = functools.partial(html.escape, quote=False)
+        lines = [text("sources_head", lang, outlets=len(found), articles=sum(o.articles for o in found))]
+        lines += [
+            text("sources_line", lang, outlet=esc(o.name), articles=o.articles, first=o.first.strftime("%Y-%m-%d"),
+                 last=o.last.strftime("%Y-%m-%d"))
+            for o in found
+        ]
+        if found:
+            lines.append("\n" + text("sources_hint", lang, outlet=esc(found[0].name)))
+        for body in pack(lines, sep="\n"):
+            await update.effective_message.reply_text(body, parse_mode=HTML, link_preview_options=NO_PREVIEW)
 
     def is_operator(self, update: Update) -> bool:
         """Whether the sender is listed in OPERATOR_IDS."""
@@ -388,15 +420,24 @@ class NewsBot:
         self.stats.in_flight += 1
         started = time.perf_counter()
         try:
-            result: PageResult = await self.with_typing(
-                context.bot, message.chat_id, self.run_sync(self.search.page, question, lang, 0)
-            )
+            try:
+                result: PageResult = await self.with_typing(
+                    context.bot, message.chat_id, self.run_sync(self.ask_in_chat, message.chat_id, question, lang)
+                )
+            except FilterError as exc:
+                self.stats.no_answer += 1
+                why = text("bad_outlet" if exc.kind == "outlet" else "bad_date", lang,
+                           value=html.escape(exc.value, quote=False))
+                await context.bot.send_message(message.chat_id, why, parse_mode=HTML, reply_parameters=reply_to)
+                return
             if result.html is None:
                 self.stats.no_answer += 1
                 if result.declined == "content-free":
                     body, markup = text("no_question", lang, example=text("example", lang)), None
                 else:
                     body, markup = text("no_answer", lang), None
+                if result.note:
+                    body = f"{result.note}\n\n{body}"
             else:
                 self.stats.answered += 1
                 body, markup = result.html, result.markup
@@ -407,6 +448,16 @@ class NewsBot:
             self.stats.latencies.append(time.perf_counter() - started)
         finally:
             self.stats.in_flight -= 1
+
+    def ask_in_chat(self, chat_id: int, question: str, lang: str) -> PageResult:
+        """Filters said in the message, the chat's follow-up context, the first page; then remember the exchange."""
+        parsed = parse(question, lambda: [o.name for o in self.search.outlets()])
+        ask = self.conversations.ask(chat_id, parsed.question, parsed.filters)
+        plain = ask.filters is None and not ask.followup
+        result = self.search.page(ask.question if plain else ask, lang, 0)  # a plain question goes as text, as before
+        if result.declined != "content-free":
+            self.conversations.answered(chat_id, ask, result.articles, result.html is not None)
+        return result
 
     # --- buttons ------------------------------------------------------------------------
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -431,11 +482,11 @@ class NewsBot:
             await self._article(query, context, lang, data.key)
 
     async def _more(self, query: Any, context: ContextTypes.DEFAULT_TYPE, lang: str, key: str, offset: int) -> None:
-        question = await self.run_sync(self.search.question, key)
-        if question is None:
+        ask = await self.run_sync(self.search.ask, key)
+        if ask is None:
             await query.answer(text("expired", lang), show_alert=True)
             return
-        result = await self.run_sync(self.search.page, question, lang, offset)
+        result = await self.run_sync(self.search.page, ask, lang, offset)
         if result.html is None:
             await query.answer(text("no_more", lang))
             return

@@ -21,7 +21,9 @@ _TEXTS: dict[str, dict[str, str]] = {
             "من {date_min} إلى {date_max}.\n\n"
             "<b>كيف تسأل:</b> اكتب سؤالك بجملة كاملة، مثلا:\n<i>{example}</i>\n\n"
             "زر «المزيد» يعرض نتائج أخرى للسؤال نفسه، وزر 📄 يرسل المقال كاملا.\n"
-            "في المجموعات: اذكرني ({mention}) في سؤالك أو رد على إحدى رسائلي."
+            "في المجموعات: اذكرني ({mention}) في سؤالك أو رد على إحدى رسائلي.\n\n"
+            "يمكنك متابعة السؤال بسؤال قصير مثل <i>ومتى حدث ذلك؟</i> و/new يبدأ موضوعا جديدا. "
+            "لتحديد المصدر أو السنة اكتب مثلا <i>من شبكة النبأ: …</i> أو <i>في 2014: …</i>، و/sources يعرض المصادر."
         ),
         EN: (
             "<b>Hello!</b> I answer questions from an archive of Arabic news by quoting the passages "
@@ -31,7 +33,9 @@ _TEXTS: dict[str, dict[str, str]] = {
             "<b>How to ask:</b> write your question as a full sentence (Arabic works best), e.g.:\n"
             "<i>{example}</i>\n\n"
             "“More results” shows further quotes for the same question; 📄 sends the whole article.\n"
-            "In groups: mention me ({mention}) in your question or reply to one of my messages."
+            "In groups: mention me ({mention}) in your question or reply to one of my messages.\n\n"
+            "Follow up with a short question such as <i>and when was that?</i>; /new starts a new topic. "
+            "To keep to one outlet or year, write e.g. <i>from شبكة النبأ: …</i> or <i>in 2014: …</i>; /sources lists the outlets."
         ),
     },
     "example": {AR: "كم قاربا تضرر في فيضانات الميناء؟", EN: "How many boats were damaged when the harbour flooded?"},
@@ -117,6 +121,43 @@ _TEXTS: dict[str, dict[str, str]] = {
         AR: "فشل التحديث التلقائي للفهرس ({files}): {error}",
         EN: "The automatic index update failed ({files}): {error}",
     },
+    "followup_note": {
+        AR: "↩️ قرأته متابعةً لسؤالك: <i>{about}</i> (/new لموضوع جديد)",
+        EN: "↩️ Read as a follow-up to: <i>{about}</i> (/new for a new topic)",
+    },
+    "filter_note": {AR: "🔎 {parts}", EN: "🔎 {parts}"},
+    "filter_outlet": {AR: "المصدر: {outlet}", EN: "outlet: {outlet}"},
+    "filter_period": {AR: "الفترة: {period}", EN: "period: {period}"},
+    "new_done": {
+        AR: "حسنا، موضوع جديد: سأقرأ سؤالك التالي دون ربطه بما سبق.",
+        EN: "OK, new topic: I will read your next question on its own.",
+    },
+    "new_nothing": {
+        AR: "لا يوجد سؤال سابق أربط به؛ اسأل ما تشاء.",
+        EN: "There is no earlier question to forget; ask away.",
+    },
+    "sources_head": {
+        AR: "<b>المصادر</b> ({outlets} مصدرا، {articles} مقالا):",
+        EN: "<b>Outlets</b> ({outlets} outlets, {articles} articles):",
+    },
+    "sources_line": {
+        AR: "• {outlet}: {articles} مقالا، {first} – {last}",
+        EN: "• {outlet}: {articles} articles, {first} – {last}",
+    },
+    "sources_hint": {
+        AR: "لتحديد مصدر: <i>من {outlet}: سؤالك</i>",
+        EN: "To keep to one outlet: <i>from {outlet}: your question</i>",
+    },
+    "bad_outlet": {
+        AR: "لا أعرف مصدرا باسم «{value}». /sources يعرض المصادر التي أعرفها.",
+        EN: "I know no outlet called “{value}”. /sources lists the outlets I know.",
+    },
+    "bad_date": {
+        AR: "«{value}» ليس تاريخا أفهمه. اكتب السنة (2014) أو التاريخ (2014-12-18).",
+        EN: "“{value}” is not a date I understand. Write a year (2014) or a date (2014-12-18).",
+    },
+    "narrow_outlet": {AR: "📰 {outlet} فقط", EN: "📰 only {outlet}"},
+    "narrow_year": {AR: "📅 {year} فقط", EN: "📅 only {year}"},
 }
 
 

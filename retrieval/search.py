@@ -20,6 +20,7 @@ from index.embedder import Embedder
 from index.errors import NewsqaError
 from index.store import ArticleRecord, IndexVersion, check_model, open_current, read_current
 from retrieval.candidates import Candidate, LexicalSide, dense_candidates, filter_mask, merge
+from retrieval.context import expand, own_text, prefer
 from retrieval.decide import Decision, decide
 from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
 from retrieval.evidence import SpanEvidence, span_evidence
@@ -27,7 +28,7 @@ from retrieval.fusion import FusionMethod, fuse
 from retrieval.query import Query, TermWeights, analyse
 from retrieval.quote import Paragraph, grow, make_paragraph, make_quote, quote_units, unit_windows, window_features
 from retrieval.scoring import Params, decision_features, passage_features, shipped_params
-from retrieval.types import Answer, Hit, SearchFilters, Source
+from retrieval.types import Answer, Context, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
 UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory when the build stored none (~30 MB)
@@ -183,17 +184,25 @@ class Searcher:
         per_article: int | None = None,
         offset: int = 0,
         qvec: np.ndarray | None = None,
+        context: Context | None = None,
     ) -> Answer:
-        """Ranked hits with verbatim quotes and sources, or found=False when nothing answers."""
+        """Ranked hits with verbatim quotes and sources, or found=False when nothing answers.
+
+        With a context (a follow-up question), its words are searched too (qvec, if given, is not
+        used: the vector must be of the question with them) and its articles come first when they answer.
+        """
         started = time.perf_counter()
         timings: dict[str, float] = {}
         answer = Answer(question=question, version=self.version.name, timings=timings)
-        query = analyse(question)
+        follow = context is not None and context.active
+        query = expand(question, context) if follow and context is not None else analyse(question)
         timings["analyse"] = time.perf_counter() - started
         if query.content_free:
             answer.declined = "content-free"
             return answer  # nothing to search for: no search runs
-        ranking = self.rank(query, mode, filters, qvec, timings)
+        ranking = self.rank(query, mode, filters, None if follow else qvec, timings)
+        if follow and context is not None and ranking.candidates:
+            self.prefer_context(ranking, question, context)
         t = time.perf_counter()
         timings["quote"] = 0.0
         if not ranking.candidates:
@@ -271,6 +280,19 @@ class Searcher:
         timings["quote"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         return answer
+
+    def prefer_context(self, ranking: Ranking, question: str, context: Context) -> None:
+        """Passages answering the follow-up's own words first; the previous answer's articles first among equals."""
+        rows = {r.row for a in context.articles if (r := self.version.article_by_id(a)) is not None}
+        if not ranking.features:
+            return
+        own = self.lexicon.weigh(analyse(own_text(question)))
+        ranking.candidates = prefer(
+            ranking.candidates,
+            rows,
+            lambda c: own.coverage(ranking.evidence[c.row].terms),
+            lambda c: self.decision(ranking, c).answer,
+        )
 
     def lead(self, ranking: Ranking, ranked: Sequence[Candidate]) -> Candidate:
         """The hit to quote first: of the best article's passages in the running, the one whose best run

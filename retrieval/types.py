@@ -24,6 +24,19 @@ class SearchFilters:
 
 
 @dataclass(frozen=True, slots=True)
+class Context:
+    """What a follow-up question leans on: the previous question's content words and its answer's articles."""
+
+    terms: tuple[str, ...] = ()  # content words of the earlier question(s), as written (searched with the follow-up)
+    articles: tuple[str, ...] = ()  # article ids the previous answer quoted (preferred when they hold an answer)
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to carry."""
+        return bool(self.terms) or bool(self.articles)
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     """Verbatim excerpt of an article: body[start:end], with matched-word spans inside it."""
 

@@ -57,3 +57,23 @@ def test_a_question_with_nothing_to_search_for_is_told_so() -> None:
     assert "no words to search for" in out and "Nothing in the corpus" not in out
     out = format_answer(Answer(question="سؤال", declined="no-answer"), visual=False, width=100)
     assert "Nothing in the corpus answers this" in out
+
+
+def test_chat_follows_up_in_context_and_new_starts_fresh(built_index: Path, models_dir: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "NEWSQA_HOME": os.environ["NEWSQA_HOME"], "HF_HUB_OFFLINE": "1", "NEWSQA_MODELS_DIR": str(models_dir),
+           "NEWSQA_INDEX_DIR": str(built_index), "NEWSQA_TERMINAL_BIDI": "off"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "-k", "2"],
+        input="كم قاربا تضرر في فيضانات الميناء؟\nومن طالب بالتعويض؟\n/new\nومن طالب بالتعويض؟\n"
+              "من جريدة الساحل: كم قاربا تضرر؟\nمن جريدة الأيام: سؤال\nexit\n",
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    answers = [" ".join(a.split()) for a in out.stdout.split("> ")[1:]]
+    assert "120 قاربا" in answers[0] and "follow-up" not in answers[0]
+    assert answers[1].startswith("↩ متابعة لـ / follow-up to: «كم قاربا تضرر في فيضانات الميناء؟» (/new)")
+    assert "رئيس نقابة الصيادين" in answers[1]
+    assert answers[2] == "موضوع جديد. / New topic."
+    assert "follow-up" not in answers[3] and "Nothing in the corpus answers this" in answers[3]  # read on its own
+    assert answers[4].startswith("🔎 جريدة الساحل [1] «") and "120 قاربا" in answers[4]
+    assert answers[5] == "لا أفهم هذا المرشح / Cannot apply this filter (outlet): جريدة الأيام"
