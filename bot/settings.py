@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     faiss_exact_rerank: bool = Field(True, validation_alias=_env("NEWSQA_FAISS_EXACT_RERANK"))
     faiss_threads: int = Field(1, validation_alias=_env("NEWSQA_FAISS_THREADS"))  # per question, when serving
     sentence_vectors: bool = Field(True, validation_alias=_env("NEWSQA_SENTENCE_VECTORS"))
-    late_chunking: bool = Field(True, validation_alias=_env("NEWSQA_LATE_CHUNKING"))
+    late_chunking: bool = Field(False, validation_alias=_env("NEWSQA_LATE_CHUNKING"))
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
     # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.

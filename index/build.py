@@ -154,8 +154,9 @@ class BuildOptions:
     # (NEWSQA_SENTENCE_VECTORS).
     sentence_vectors: bool = False
     # Sentence vectors pooled from the chunk's own forward pass instead of a second encoding of every
-    # sentence (NEWSQA_LATE_CHUNKING; used where the model is mean-pooled, index/late_chunking.py).
-    late_chunking: bool = True
+    # sentence (NEWSQA_LATE_CHUNKING; where the model is mean-pooled, index/late_chunking.py). Off by
+    # default: it costs English questions over Arabic news quote recall (bench/RESULTS.md).
+    late_chunking: bool = False
 
 
 def sentence_method(embedder: Embedder, opts: BuildOptions) -> str | None:

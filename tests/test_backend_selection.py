@@ -65,7 +65,7 @@ def test_the_manifest_records_the_backend_and_a_backend_change_rebuilds(tmp_path
     first = update_index(corpus, tmp_path / "idx", embedder, BuildOptions(sentence_vectors=True))
     version = open_current(tmp_path / "idx")
     assert version.manifest["model"]["backend"] == "onnx-int8"
-    assert version.manifest["sentences"]["method"] == "late-chunking"
+    assert version.manifest["sentences"]["method"] == "separate"  # late chunking is opt-in
     version.close()
     torch_embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
     again = update_index(corpus, tmp_path / "idx", torch_embedder, BuildOptions(sentence_vectors=True))

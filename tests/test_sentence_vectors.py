@@ -90,7 +90,7 @@ def test_late_chunked_sentence_vectors_come_from_the_chunk_pass_and_line_up(tmp_
     corpus = tmp_path / "corpus"
     shutil.copytree(TEST_CORPUS, corpus)
     counting = LateCountingEmbedder(embedder)
-    report = update_index(corpus, tmp_path / "idx", counting, BuildOptions(sentence_vectors=True))
+    report = update_index(corpus, tmp_path / "idx", counting, BuildOptions(sentence_vectors=True, late_chunking=True))
     version = open_current(tmp_path / "idx")
     assert version.manifest["sentences"]["method"] == "late-chunking"
     vecs, offsets = version.sentence_vectors()
@@ -114,8 +114,8 @@ def test_late_chunked_sentence_vectors_come_from_the_chunk_pass_and_line_up(tmp_
         checked += len(units)
     assert checked >= 3
 
-    # Late chunking is on by default; an index built the other way is rebuilt, not mixed.
-    again = update_index(corpus, tmp_path / "idx", counting, BuildOptions(sentence_vectors=True, late_chunking=False))
+    # An index whose sentence vectors were made the other way is rebuilt, not mixed.
+    again = update_index(corpus, tmp_path / "idx", counting, BuildOptions(sentence_vectors=True))
     assert again.switched and again.full_rebuild_reason == "sentence vectors made another way (late-chunking → separate)"
 
 
