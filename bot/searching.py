@@ -88,11 +88,11 @@ class BotSearch:
         self.store = store
         self.top_k = top_k
 
-    def page(self, question: str, lang: str, offset: int = 0) -> PageResult:
-        """The page of hits starting at `offset`, with 📄/more/previous buttons."""
+    def page(self, question: str, lang: str, offset: int = 0, qvec: np.ndarray | None = None) -> PageResult:
+        """The page of hits starting at `offset`, with 📄/more/previous buttons (qvec: the question's vector, if known)."""
         searcher = self.live.get()
         k = self.top_k
-        answer = searcher.answer(question, k=k + 1, offset=offset)
+        answer = searcher.answer(question, k=k + 1, offset=offset, qvec=qvec)
         if not answer.hits:
             return PageResult(found=answer.found, version=answer.version, declined=answer.declined)
         hits = answer.hits[:k]

@@ -42,6 +42,7 @@ from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import EN, language, text
 from index.embedder import Embedder
 from index.errors import NewsqaError
+from retrieval.batching import QueryBatcher
 from retrieval.search import LiveSearcher
 
 log = logging.getLogger("newsqa.bot")
@@ -136,6 +137,10 @@ class NewsBot:
         self.limiter = UserLimiter(settings.user_questions_per_minute)
         self.stats = Stats()
         self.executor = ThreadPoolExecutor(max(1, settings.bot_search_workers), thread_name_prefix="newsqa-search")
+        # Questions waiting for their vector hold no search worker, and all of them share the next encoder
+        # call: one encode per batch instead of one per question (max_wait 0: batch what is queued, never wait).
+        self.batcher = QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0) if settings.bot_embed_batch > 1 else None
+        self.typing_after = settings.bot_typing_after
         self.reindex_task: asyncio.Task | None = None
         self.reindex_state = "never run"
         self._build_embedder: Embedder | None = None
@@ -145,15 +150,25 @@ class NewsBot:
         """Run CPU-bound work in the search pool, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
-        """Await work while the chat shows 'typing…' (refreshed every few seconds).
+    async def page(self, question: str, lang: str, offset: int = 0) -> PageResult:
+        """A page of the answer: the question's vector from a shared encoder batch, then the search in the pool."""
+        qvec = await self.batcher.encode_async(question) if self.batcher is not None else None
+        return await self.run_sync(self.search.page, question, lang, offset, qvec)
 
+    async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
+        """Await work; if it takes longer than `typing_after` seconds the chat shows 'typing…' (refreshed).
+
+        A fast answer sends no chat action at all: one Bot API request per question instead of two.
         The last chat action is awaited before returning, so it can never land after the answer
         (which would show 'typing…' under a message that is already there).
         """
         done = asyncio.Event()
 
         async def typing() -> None:
+            if self.typing_after > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.typing_after)
+                    return  # answered before anyone would miss an indicator
             while True:
                 try:
                     await bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
@@ -202,6 +217,8 @@ class NewsBot:
     async def post_shutdown(self, app: Application) -> None:
         """Let background work finish, then release threads and files."""
         self.executor.shutdown(wait=True)
+        if self.batcher is not None:
+            self.batcher.close()
         self.store.close()
 
     # --- commands -----------------------------------------------------------------------
@@ -354,9 +371,7 @@ class NewsBot:
         self.stats.in_flight += 1
         started = time.perf_counter()
         try:
-            result: PageResult = await self.with_typing(
-                context.bot, message.chat_id, self.run_sync(self.search.page, question, lang, 0)
-            )
+            result: PageResult = await self.with_typing(context.bot, message.chat_id, self.page(question, lang))
             if result.html is None:
                 self.stats.no_answer += 1
                 if result.declined == "content-free":
@@ -398,7 +413,7 @@ class NewsBot:
         if question is None:
             await query.answer(text("expired", lang), show_alert=True)
             return
-        result = await self.run_sync(self.search.page, question, lang, offset)
+        result = await self.page(question, lang, offset)
         if result.html is None:
             await query.answer(text("no_more", lang))
             return
