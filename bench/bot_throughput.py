@@ -5,8 +5,10 @@ is reported apart from the bot's. Closed loop (default): each of --users asks, w
 answer (its sendMessage reaching the server), then asks the next. Open loop (--arrival-rate R):
 questions arrive at R/s, each from its own chat, whatever the bot's pace. Prints answered/s,
 p50/p95 latency (update queued → answer received), Bot API requests per answer, CPU seconds of
-both processes, and where the bot's time goes per answer (embed, lexical, dense, fusion, quote,
-render, sendMessage, worker wait).
+both processes, and where the bot's time goes per answer: shared embed (waiting for and running the
+question's shared encoder batch; "embed batch size" is that batch's size, not ms), worker wait, embed
+(inside the search: 0 when the vector came from a shared batch), lexical, dense, fusion, quote,
+render, keys (button keys in SQLite), sendMessage (the Bot API call, flood limiter included).
 
     python bench/bot_throughput.py                            # 50 users, default flood limiter (30/s)
     python bench/bot_throughput.py --rate 0                   # flood limiter off
@@ -55,7 +57,7 @@ QUESTIONS = [
     "ما اسم شركة النور والأمل للبرمجيات؟",
 ]
 WARMUP = [("ما هي عاصمة منغوليا؟", "ar"), ("How many boats were damaged?", "en"), ("كيف يستخدم داعش الانترنت؟", "ar")]
-STAGES = ("worker wait", "embed", "lexical", "dense", "fusion", "quote", "search total", "render", "keys",
+STAGES = ("shared embed", "embed batch size", "worker wait", "embed", "lexical", "dense", "fusion", "quote", "search total", "render", "keys",
           "sendMessage", "handler total")
 
 
@@ -140,6 +142,7 @@ class StageClock:
         """Wrap Searcher.answer, render_page, BotSearch.page, NewsBot.run_sync/answer_question, send_message."""
         import bot.searching as searching
         import bot.telegram as telegram_mod
+        from retrieval.batching import QueryBatcher
         from retrieval.search import Searcher
         from telegram.ext import ExtBot
 
@@ -192,6 +195,21 @@ class StageClock:
             finally:
                 clock.add("sendMessage", time.perf_counter() - t)
 
+        encode_async, encode_batch = QueryBatcher.encode_async, QueryBatcher._encode
+
+        async def timed_encode_async(self: Any, question: str) -> Any:
+            t = time.perf_counter()
+            try:
+                return await encode_async(self, question)
+            finally:
+                clock.add("shared embed", time.perf_counter() - t)
+
+        def timed_encode_batch(self: Any, batch: list) -> None:
+            clock.add("embed batch size", len(batch) / 1000)  # shown in the ms columns as the size itself
+            encode_batch(self, batch)
+
+        QueryBatcher.encode_async = timed_encode_async  # type: ignore[method-assign]
+        QueryBatcher._encode = timed_encode_batch  # type: ignore[method-assign]
         Searcher.answer = timed_answer  # type: ignore[method-assign]
         searching.render_page = timed_render  # type: ignore[assignment]
         searching.BotSearch.page = timed_page  # type: ignore[method-assign]

@@ -512,6 +512,7 @@ def build_application(
         .token(token)
         .rate_limiter(limiter)
         .concurrent_updates(256)
+        .connection_pool_size(settings.telegram_connections)
         .connect_timeout(settings.telegram_timeout)
         .read_timeout(settings.telegram_timeout)
         .write_timeout(settings.telegram_timeout)

@@ -590,3 +590,11 @@ async def test_searches_run_at_most_workers_at_a_time_and_vectors_match_one_by_o
     assert len(vectors) == len(questions)
     for q, qvec in vectors:  # each question's vector from a shared batch is the one it gets on its own
         np.testing.assert_allclose(qvec, embedder.encode_queries([q])[0], atol=2e-5)
+
+
+def test_bot_api_connection_pool_is_the_configured_size(api, built_index, tmp_path, embedder):
+    from bot.telegram import build_application
+
+    app = build_application(bot_settings(api, built_index, tmp_path, telegram_connections=4), embedder)
+    assert app.bot.request._client_kwargs["limits"].max_connections == 4  # answers, not getUpdates
+    assert api.requests == []  # building contacts nothing
