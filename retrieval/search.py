@@ -31,7 +31,7 @@ from retrieval.types import Answer, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
 UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory when the build stored none (~30 MB)
-EVIDENCE_CACHE_CHUNKS = 20_000  # chunks whose analysed evidence stays in memory (~1.5 KB each)
+EVIDENCE_CACHE_CHUNKS = 5_000  # chunks whose analysed evidence stays in memory (~8 KB each, ~40 MB)
 
 log = logging.getLogger(__name__)
 
