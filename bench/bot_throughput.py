@@ -327,6 +327,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (NEWSQA_THREADS)")
     p.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
                    help="any other bot setting for this run, e.g. --set bot_typing_after=0 (repeatable)")
+    p.add_argument("--evidence-cache", type=int, default=None, metavar="CHUNKS",
+                   help="size of the searcher's evidence cache (0 = off; default: as shipped)")
     p.add_argument("--repeat", type=int, default=1, help="ask each distinct question this many times (answer cache)")
     p.add_argument("--index-dir", type=Path, help="an existing index (default: build/reuse the bench one)")
     p.add_argument("--models-dir", type=Path, default=None, help="models folder (default NEWSQA_MODELS_DIR or ./models)")
@@ -344,6 +346,10 @@ def main() -> int:
     from index.home import default_models_dir
 
     configure_threads(args.threads)
+    if args.evidence_cache is not None:
+        import retrieval.search
+
+        retrieval.search.EVIDENCE_CACHE_CHUNKS = args.evidence_cache  # type: ignore[attr-defined]
     models_dir = args.models_dir or default_models_dir()
     backend = os.environ.get("NEWSQA_EMBEDDING_BACKEND", "torch")
     index_dir, pool = bench_index(models_dir, backend, args.index_dir)

@@ -154,7 +154,8 @@ class Searcher:
             ev = span_evidence(self.version.chunk_text(row))
             if len(self._evidence) >= EVIDENCE_CACHE_CHUNKS:
                 self._evidence.clear()  # crude but bounded; a question in flight keeps what it already read
-            self._evidence[row] = ev
+            if EVIDENCE_CACHE_CHUNKS > 0:
+                self._evidence[row] = ev
         return ev
 
     def lexical(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
