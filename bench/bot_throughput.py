@@ -1,29 +1,50 @@
-"""Throughput of the Telegram bot: N concurrent users asking questions through the loopback fake Bot API.
+"""Throughput of the Telegram bot: concurrent users asking questions through the loopback fake Bot API.
 
-Each simulated user sends a question, waits for the bot's answer (sendMessage to its chat), then asks
-the next one. Prints answered/s and p50/p95 latency (update queued → answer received by the server).
+The fake Bot API and the simulated users run in a separate process (bench/bot_load.py); its CPU
+is reported apart from the bot's. Closed loop (default): each of --users asks, waits for the
+answer (its sendMessage reaching the server), then asks the next. Open loop (--arrival-rate R):
+questions arrive at R/s, each from its own chat, whatever the bot's pace. Prints answered/s,
+p50/p95 latency (update queued → answer received), Bot API requests per answer, CPU seconds of
+both processes, and where the bot's time goes per answer: shared embed (waiting for and running the
+question's shared encoder batch; "embed batch size" is that batch's size, not ms), worker wait, embed
+(inside the search: 0 when the vector came from a shared batch), lexical, dense, fusion, quote,
+render, keys (button keys in SQLite), sendMessage (the Bot API call, flood limiter included).
 
-    python bench/bot_throughput.py --users 50 --questions 4
-    python bench/bot_throughput.py --index-dir INDEX_DIR --users 20 --rate 0   # an existing index; no flood limiter
+    python bench/bot_throughput.py                            # 50 users, default flood limiter (30/s)
+    python bench/bot_throughput.py --rate 0                   # flood limiter off
+    python bench/bot_throughput.py --arrival-rate 30          # open loop at the limiter's rate
+    NEWSQA_EMBEDDING_BACKEND=onnx-int8 python bench/bot_throughput.py --rate 0
 
-Without --index-dir an index of the bundled sample and test articles is built in a temporary folder.
+The index (bench/out/bot-throughput/index, built once and then reused) holds the Arabic Wikinews
+and XQuAD-ar passages from the shared data folder (NEWSQA_SHARED_DIR, see bench/_common.py) plus
+the bundled sample and test articles; the questions are the two sets' own (Arabic and English),
+shuffled with a fixed seed, so no question repeats within a run of up to 1,311. Without the shared
+folder: the bundled articles, 300 generated ones (bench/corpusgen.py) and the eight test questions.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import multiprocessing
+import os
+import random
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from index.home import default_models_dir  # noqa: E402
+from bench._common import OUT, SAMPLE_CORPUS, TEST_CORPUS, shared_dir  # noqa: E402
+from bench.bot_load import Load, cpu_seconds  # noqa: E402
 
 QUESTIONS = [
     "كم قاربا تضرر في فيضانات الميناء؟",
@@ -35,129 +56,334 @@ QUESTIONS = [
     "ما هي عاصمة منغوليا؟",
     "ما اسم شركة النور والأمل للبرمجيات؟",
 ]
+WARMUP = [("ما هي عاصمة منغوليا؟", "ar"), ("How many boats were damaged?", "en"), ("كيف يستخدم داعش الانترنت؟", "ar")]
+STAGES = ("shared embed", "embed batch size", "worker wait", "embed", "lexical", "dense", "fusion", "quote", "search total", "render", "keys",
+          "sendMessage", "handler total")
 
 
-def build_sample_index(models_dir: Path, work: Path):  # noqa: ANN201
-    """Index the bundled sample article and the test articles (what the tests use)."""
-    from index.build import BuildOptions, update_index
+# --- corpus and questions ------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_corpus(folder: Path) -> list[tuple[str, str]]:
+    """The bench corpus in `folder`; returns the questions (text, language) that go with it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in (SAMPLE_CORPUS, TEST_CORPUS):
+        for f in src.iterdir():
+            shutil.copy(f, folder / f.name)
+    data = shared_dir() / "data"
+    questions: list[tuple[str, str]] = []
+    sets: list[list[tuple[str, str]]] = []
+    for name, outlet in (("wikinews-ar", "ويكي الأخبار"), ("xquad-ar", "XQuAD")):
+        if not (data / name / "passages.jsonl").is_file():
+            continue
+        with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as out:
+            for rec in _read_jsonl(data / name / "passages.jsonl"):
+                # XQuAD's titles name the Wikipedia article, shared by its passages: the id keeps them apart.
+                title = f"{str(rec.get('title') or outlet).replace('_', ' ')} ({rec['id']})"
+                row = {"title": title, "source": outlet, "date": "2014-01-01", "text": rec["text"]}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        asked = [(q["question"], q.get("lang") or "ar") for q in _read_jsonl(data / name / "questions.jsonl")]
+        random.Random(12).shuffle(asked)
+        sets.append(asked)
+    if not sets:
+        from bench.corpusgen import write_corpus as generated
+
+        generated(folder / "generated", 300)
+        return [(q, "ar") for q in QUESTIONS]
+    # News questions first (Wikinews, a third of them English), interleaved with XQuAD's, so a run of a
+    # few hundred has both kinds and both languages.
+    for i in range(max((len(a) for a in sets), default=0)):
+        questions += [a[i] for a in sets if i < len(a)]
+    return questions
+
+
+def bench_index(models_dir: Path, backend: str, index_dir: Path | None) -> tuple[Path, list[tuple[str, str]]]:
+    """The index to serve (built or brought up to date) and the questions to ask."""
+    from bot.settings import Settings
+    from index.build import update_index
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 
+    work = OUT / "bot-throughput"
     corpus = work / "corpus"
-    corpus.mkdir()
-    for src in (ROOT / "corpus", ROOT / "tests" / "data" / "corpus"):
-        for f in src.iterdir():
-            shutil.copy(f, corpus / f.name)
-    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
-    update_index(corpus, work / "index", embedder, BuildOptions())
-    return work / "index", embedder
+    shutil.rmtree(corpus, ignore_errors=True)
+    questions = write_corpus(corpus)
+    if index_dir is None:
+        index_dir = work / "index"
+        # Built as `newsqa index` builds it (sentence vectors stored, so answering encodes only the
+        # question), always with the torch model: every backend serves the same vector space.
+        builder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
+        options = Settings(_env_file=None, models_dir=models_dir).build_options()
+        report = update_index(corpus, index_dir, builder, options)
+        print(f"index: {report.summary()}", file=sys.stderr)
+    return index_dir, questions
 
 
-async def run(args: argparse.Namespace, index_dir: Path, embedder, work: Path) -> dict:  # noqa: ANN001
+# --- per-stage timings inside the bot process -------------------------------------------------
+
+
+class StageClock:
+    """Durations per stage, collected by wrapping the bot's calls (works on any version of the bot)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = defaultdict(list)
+        self.on = False
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Record one duration while the measured run is on."""
+        if self.on:
+            self.seconds[stage].append(seconds)
+
+    def install(self) -> None:
+        """Wrap Searcher.answer, render_page, BotSearch.page, NewsBot.run_sync/answer_question, send_message."""
+        import bot.searching as searching
+        import bot.telegram as telegram_mod
+        from retrieval.batching import QueryBatcher
+        from retrieval.search import Searcher
+        from telegram.ext import ExtBot
+
+        clock = self
+        answer, render, page = Searcher.answer, searching.render_page, searching.BotSearch.page
+        run_sync, handler, send = telegram_mod.NewsBot.run_sync, telegram_mod.NewsBot.answer_question, ExtBot.send_message
+
+        def timed_answer(self: Any, *a: Any, **kw: Any) -> Any:
+            result = answer(self, *a, **kw)
+            for stage in ("embed", "lexical", "dense", "fusion", "quote"):
+                if stage in result.timings:
+                    clock.add(stage, result.timings[stage])
+            if "total" in result.timings:
+                clock.add("search total", result.timings["total"])
+            return result
+
+        def timed_render(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return render(*a, **kw)
+            finally:
+                clock.add("render", time.perf_counter() - t)
+
+        def timed_page(self: Any, *a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            result = page(self, *a, **kw)
+            clock.add("page", time.perf_counter() - t)
+            return result
+
+        async def timed_run_sync(self: Any, fn: Any, *args: Any) -> Any:
+            queued = time.perf_counter()
+
+            def started(*a: Any) -> Any:
+                clock.add("worker wait", time.perf_counter() - queued)
+                return fn(*a)
+
+            return await run_sync(self, started, *args)
+
+        async def timed_handler(self: Any, *a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await handler(self, *a, **kw)
+            finally:
+                clock.add("handler total", time.perf_counter() - t)
+
+        async def timed_send(self: Any, *a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await send(self, *a, **kw)
+            finally:
+                clock.add("sendMessage", time.perf_counter() - t)
+
+        encode_async, encode_batch = QueryBatcher.encode_async, QueryBatcher._encode
+
+        async def timed_encode_async(self: Any, question: str) -> Any:
+            t = time.perf_counter()
+            try:
+                return await encode_async(self, question)
+            finally:
+                clock.add("shared embed", time.perf_counter() - t)
+
+        def timed_encode_batch(self: Any, batch: list) -> None:
+            clock.add("embed batch size", len(batch) / 1000)  # shown in the ms columns as the size itself
+            encode_batch(self, batch)
+
+        QueryBatcher.encode_async = timed_encode_async  # type: ignore[method-assign]
+        QueryBatcher._encode = timed_encode_batch  # type: ignore[method-assign]
+        Searcher.answer = timed_answer  # type: ignore[method-assign]
+        searching.render_page = timed_render  # type: ignore[assignment]
+        searching.BotSearch.page = timed_page  # type: ignore[method-assign]
+        telegram_mod.NewsBot.run_sync = timed_run_sync  # type: ignore[method-assign]
+        telegram_mod.NewsBot.answer_question = timed_handler  # type: ignore[method-assign]
+        ExtBot.send_message = timed_send  # type: ignore[method-assign]
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        """Stage → (mean ms, p50 ms); `keys` is the page's time outside search and rendering."""
+        out: dict[str, tuple[float, float]] = {}
+        s = dict(self.seconds)
+        if s.get("page") and s.get("search total"):
+            n = min(len(s["page"]), len(s["search total"]), len(s.get("render") or s["page"]))
+            rest = [p - a - r for p, a, r in zip(s["page"], s["search total"], (s.get("render") or [0.0] * n))]
+            s["keys"] = rest
+        for stage in STAGES:
+            values = s.get(stage)
+            if values:
+                out[stage] = (statistics.fmean(values) * 1000, statistics.median(values) * 1000)
+        return out
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+
+
+async def run(args: argparse.Namespace, index_dir: Path, embedder: Any, work: Path, load: Load,
+              clock: StageClock | None = None) -> dict:
+    """Start the fake API process and the bot, run the load, return the figures."""
+    from types import SimpleNamespace
+
     from tests.bot_harness import bot_settings, running_bot
-    from tests.fake_bot_api import FakeBotAPI
 
-    api = await FakeBotAPI().start()
-    overrides = {
-        "telegram_messages_per_second": args.rate,
-        "bot_search_workers": args.workers,
-        "user_questions_per_minute": 0,  # the bench measures the bot, not the per-user limit
-    }
-    settings = bot_settings(api, index_dir, work, **overrides)
-    waiting: dict[int, asyncio.Future] = {}
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    from bench.bot_load import serve
 
-    def on_request(req) -> None:  # noqa: ANN001
-        if req.method == "sendMessage" and req.status == 200:
-            fut = waiting.pop(req.chat_id, None)
-            if fut is not None and not fut.done():
-                fut.set_result(req)
-
-    api.listeners.append(on_request)
-    latencies: list[float] = []
-
-    async def user(uid: int) -> None:
-        loop = asyncio.get_running_loop()
-        for i in range(args.questions):
-            pool = getattr(args, "question_list", None) or QUESTIONS
-            q = pool[(uid + i) % len(pool)]
-            fut = loop.create_future()
-            waiting[uid] = fut
-            t0 = time.perf_counter()
-            api.push_message(q, user_id=uid)
-            await asyncio.wait_for(fut, 300)
-            latencies.append(time.perf_counter() - t0)
-
+    proc = ctx.Process(target=serve, args=(child,), name="fake-bot-api", daemon=True)
+    proc.start()
+    loop = asyncio.get_running_loop()
     try:
+        base_url = await loop.run_in_executor(None, parent.recv)
+        api = SimpleNamespace(base_url=base_url)  # all bot_settings needs of the server
+        overrides = {
+            "telegram_messages_per_second": args.rate,
+            "bot_search_workers": args.workers,
+            "user_questions_per_minute": 0,  # the bench measures the bot, not the per-user limit
+            **dict(getattr(args, "set", None) or []),
+        }
+        settings = bot_settings(api, index_dir, work, **overrides)  # type: ignore[arg-type]
         async with running_bot(settings, embedder):
-            # warm-up: one question before timing
-            await user(10_000_000)
-            latencies.clear()
-            started = time.perf_counter()
-            await asyncio.gather(*(user(100 + u) for u in range(args.users)))
-            wall = time.perf_counter() - started
+            if clock is not None:
+                clock.on = True
+            cpu0 = cpu_seconds()
+            parent.send(load)
+            result = await loop.run_in_executor(None, parent.recv)
+            result["bot_cpu"] = cpu_seconds() - cpu0
+            if clock is not None:
+                clock.on = False
+        parent.send(None)
     finally:
-        await api.stop()
-    lat = sorted(latencies)
+        await loop.run_in_executor(None, proc.join, 30)
+        if proc.is_alive():
+            proc.kill()
+    lat = result["latencies"]
+    answered = len(lat)
+    methods = result["methods"]
     return {
-        "answered": len(lat),
-        "wall_s": wall,
-        "answered_per_s": len(lat) / wall,
+        "answered": answered,
+        "quoted": result["quoted"],
+        "wall_s": result["wall"],
+        "answered_per_s": answered / result["wall"],
         "p50_ms": statistics.median(lat) * 1000,
-        "p95_ms": lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000,
-        "requests": len(api.requests),
+        "p95_ms": percentile(lat, 95) * 1000,
+        "requests": sum(methods.values()),
+        "methods": methods,
+        "bot_cpu_s": result["bot_cpu"],
+        "api_cpu_s": result["cpu"],
     }
 
 
 def measure(index_dir: Path, questions: list[str], users: int = 8, per_user: int = 2) -> float:
     """Answers/s through the loopback Bot API over an existing index (bench/query_latency.py calls this)."""
-
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+    from index.home import default_models_dir
 
-    models_dir = default_models_dir()
-    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
-    args = argparse.Namespace(users=users, questions=per_user, rate=30.0, workers=2, question_list=list(questions))
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=default_models_dir())
+    args = argparse.Namespace(rate=30.0, workers=2, set=None)
+    asked = [(questions[i % len(questions)], "ar") for i in range(users * per_user)]
+    load = Load(asked, users=users, warmup=[asked[0]])
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
-        return float(asyncio.run(run(args, index_dir, embedder, Path(tmp)))["answered_per_s"])
+        return float(asyncio.run(run(args, index_dir, embedder, Path(tmp), load))["answered_per_s"])
+
+
+def _setting(value: str) -> tuple[str, Any]:
+    name, _, raw = value.partition("=")
+    if not name or not raw:
+        raise argparse.ArgumentTypeError(f"--set wants name=value (a Settings field), got {value!r}")
+    return name, raw
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--users", type=int, default=50, help="concurrent users")
-    p.add_argument("--questions", type=int, default=4, help="questions per user, asked one after another")
-    p.add_argument("--rate", type=float, default=30.0, help="flood limiter, Bot API requests/s (0 = off)")
+    p.add_argument("--users", type=int, default=50, help="concurrent users (closed loop)")
+    p.add_argument("--questions", type=int, default=6, help="questions per user (closed loop), asked one after another")
+    p.add_argument("--arrival-rate", type=float, default=0.0, help="open loop: questions/s (each from its own chat)")
+    p.add_argument("--count", type=int, default=0, help="open loop: questions in all (default 10 s worth)")
+    p.add_argument("--rate", type=float, default=30.0, help="flood limiter, Bot API messages/s (0 = off)")
     p.add_argument("--workers", type=int, default=2, help="search worker threads (NEWSQA_BOT_SEARCH_WORKERS)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per search")
-    p.add_argument("--index-dir", type=Path, help="an existing index (default: build the sample one)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (NEWSQA_THREADS)")
+    p.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
+                   help="any other bot setting for this run, e.g. --set bot_typing_after=0 (repeatable)")
+    p.add_argument("--evidence-cache", type=int, default=None, metavar="CHUNKS",
+                   help="size of the searcher's evidence cache (0 = off; default: as shipped)")
+    p.add_argument("--repeat", type=int, default=1, help="ask each distinct question this many times (answer cache)")
+    p.add_argument("--index-dir", type=Path, help="an existing index (default: build/reuse the bench one)")
     p.add_argument("--models-dir", type=Path, default=None, help="models folder (default NEWSQA_MODELS_DIR or ./models)")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = p.parse_args()
 
     import logging
-    import os
 
     logging.basicConfig(level=logging.WARNING)
     for name in ("httpx", "tornado.access", "sentence_transformers", "transformers", "bm25s"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, configure_threads
+    from bot.settings import Settings
+    from index.embedder import configure_threads
+    from index.home import default_models_dir
 
     configure_threads(args.threads)
+    if args.evidence_cache is not None:
+        import retrieval.search
+
+        retrieval.search.EVIDENCE_CACHE_CHUNKS = args.evidence_cache  # type: ignore[attr-defined]
     models_dir = args.models_dir or default_models_dir()
+    backend = os.environ.get("NEWSQA_EMBEDDING_BACKEND", "torch")
+    index_dir, pool = bench_index(models_dir, backend, args.index_dir)
+    count = args.count or (int(args.arrival_rate * 10) if args.arrival_rate else args.users * args.questions)
+    distinct = max(1, count // max(1, args.repeat))
+    base = [pool[i % len(pool)] for i in range(distinct)]
+    asked = [base[i % len(base)] for i in range(count)]
+    load = Load(asked, users=args.users, arrival_rate=args.arrival_rate, warmup=WARMUP)
+    settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=backend)
+    embedder = settings.embedder()
+    embedder.encode_queries(["warm-up"])
+    clock = StageClock()
+    clock.install()
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
-        work = Path(tmp)
-        if args.index_dir:
-            index_dir = args.index_dir
-            embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
-        else:
-            index_dir, embedder = build_sample_index(models_dir, work)
-        embedder.encode_queries(["warm-up"])
-        r = asyncio.run(run(args, index_dir, embedder, work))
-    print(
-        f"users={args.users} questions/user={args.questions} workers={args.workers} threads={args.threads} "
-        f"rate_limit={args.rate:g}/s"
-    )
-    print(
-        f"answered {r['answered']} in {r['wall_s']:.2f}s: {r['answered_per_s']:.1f} answered/s; "
-        f"latency p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms; {r['requests']} Bot API requests"
-    )
+        r = asyncio.run(run(args, index_dir, embedder, Path(tmp), load, clock))
+    load_avg = os.getloadavg()[0]
+    shape = f"open loop {args.arrival_rate:g} q/s" if args.arrival_rate else f"closed loop, {args.users} users"
+    print(f"{shape}; {count} questions ({len(set(asked))} distinct, "
+          f"{sum(lang == 'en' for _, lang in asked)} English); backend={backend} workers={args.workers} "
+          f"threads={args.threads} rate_limit={args.rate:g}/s; load average {load_avg:.1f}")
+    extra = " ".join(f"{k}={v}" for k, v in (args.set or []))
+    if extra:
+        print(f"settings: {extra}")
+    n = max(1, r["answered"])
+    print(f"answered {r['answered']} ({r['quoted']} with quotes) in {r['wall_s']:.2f}s: "
+          f"{r['answered_per_s']:.1f} answered/s; latency p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms")
+    print(f"Bot API: {r['requests']} requests, {r['requests'] / n:.2f} per answer "
+          f"({', '.join(f'{k} {v}' for k, v in sorted(r['methods'].items()))})")
+    print(f"CPU: bot {r['bot_cpu_s']:.1f} s ({r['bot_cpu_s'] / n * 1000:.1f} ms per answer), "
+          f"fake Bot API + users process {r['api_cpu_s']:.1f} s (not counted against the bot)")
+    split = clock.summary()
+    print("per answer (mean / p50 ms): " + ", ".join(f"{k} {m:.1f}/{p50:.1f}" for k, (m, p50) in split.items()))
+    if args.json:
+        print(json.dumps({**r, "stages": split, "backend": backend, "load_avg": load_avg}, ensure_ascii=False))
     return 0
 
 

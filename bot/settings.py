@@ -95,7 +95,14 @@ class Settings(BaseSettings):
     telegram_messages_per_second: float = Field(30.0, validation_alias=_env("TELEGRAM_MESSAGES_PER_SECOND"))
     telegram_retries: int = Field(3, validation_alias=_env("TELEGRAM_RETRIES"))
     telegram_timeout: float = Field(10.0, validation_alias=_env("TELEGRAM_TIMEOUT"))
+    # Open HTTP connections to the Bot API. httpx scans its whole pool on every request, so PTB's default of
+    # 256 cost more CPU per answer than 16 (bench/bot_throughput.py); 30 messages/s need only a few.
+    telegram_connections: int = Field(16, ge=1, validation_alias=_env("TELEGRAM_CONNECTIONS"))
     bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
+    # Questions in flight share one encoder call, up to this many (1 = each encoded on its own).
+    bot_embed_batch: int = Field(16, ge=1, validation_alias=_env("NEWSQA_BOT_EMBED_BATCH"))
+    # "typing…" only for answers slower than this, seconds (0 = at once): a fast answer needs no indicator.
+    bot_typing_after: float = Field(1.0, ge=0, validation_alias=_env("NEWSQA_BOT_TYPING_AFTER"))
     bot_state_file: Path | None = Field(None, validation_alias=_env("NEWSQA_BOT_STATE_FILE"))
     inline_results: int = Field(10, validation_alias=_env("NEWSQA_INLINE_RESULTS"))
     inline_cache_seconds: int = Field(30, validation_alias=_env("NEWSQA_INLINE_CACHE_SECONDS"))

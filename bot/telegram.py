@@ -38,6 +38,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.asking import Ask
 from bot.autoupdate import AutoUpdate, report_message
 from bot.callbacks import ARTICLE, QUESTION, UP, VOTE, CallbackStore, decode
 from bot.chatfilters import FilterError, parse
@@ -50,6 +51,7 @@ from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
 from index.embedder import Embedder
 from index.errors import NewsqaError
+from retrieval.batching import QueryBatcher
 from retrieval.search import LiveSearcher
 
 log = logging.getLogger("newsqa.bot")
@@ -145,6 +147,10 @@ class NewsBot:
         self.limiter = UserLimiter(settings.user_questions_per_minute)
         self.stats = Stats()
         self.executor = ThreadPoolExecutor(max(1, settings.bot_search_workers), thread_name_prefix="newsqa-search")
+        # Questions waiting for their vector hold no search worker, and all of them share the next encoder
+        # call: one encode per batch instead of one per question (max_wait 0: batch what is queued, never wait).
+        self.batcher = QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0) if settings.bot_embed_batch > 1 else None
+        self.typing_after = settings.bot_typing_after
         self.reindex_task: asyncio.Task | None = None
         self.reindex_state = "never run"
         self._build_embedder: Embedder | None = None
@@ -160,15 +166,30 @@ class NewsBot:
         """Run CPU-bound work in the search pool, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
-        """Await work while the chat shows 'typing…' (refreshed every few seconds).
+    async def page(self, question: str | Ask, lang: str, offset: int = 0) -> PageResult:
+        """A page of the answer: the question's vector from a shared encoder batch, then the search in the pool.
 
+        A follow-up is searched as an expanded question, which the searcher embeds itself.
+        """
+        text_ = question.question if isinstance(question, Ask) else question
+        followup = isinstance(question, Ask) and question.followup
+        qvec = await self.batcher.encode_async(text_) if self.batcher is not None and not followup else None
+        return await self.run_sync(self.search.page, question, lang, offset, qvec)
+
+    async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
+        """Await work; if it takes longer than `typing_after` seconds the chat shows 'typing…' (refreshed).
+
+        A fast answer sends no chat action at all: one Bot API request per question instead of two.
         The last chat action is awaited before returning, so it can never land after the answer
         (which would show 'typing…' under a message that is already there).
         """
         done = asyncio.Event()
 
         async def typing() -> None:
+            if self.typing_after > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.typing_after)
+                    return  # answered before anyone would miss an indicator
             while True:
                 try:
                     await bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
@@ -236,6 +257,8 @@ class NewsBot:
         """Let background work finish, then release threads and files."""
         await self.post_stop(app)
         self.executor.shutdown(wait=True)
+        if self.batcher is not None:
+            self.batcher.close()
         self.store.close()
         self.feedback.close()
         self.conversations.store.close()
@@ -422,7 +445,7 @@ class NewsBot:
         try:
             try:
                 result: PageResult = await self.with_typing(
-                    context.bot, message.chat_id, self.run_sync(self.ask_in_chat, message.chat_id, question, lang)
+                    context.bot, message.chat_id, self.ask_in_chat(message.chat_id, question, lang)
                 )
             except FilterError as exc:
                 self.stats.no_answer += 1
@@ -449,15 +472,19 @@ class NewsBot:
         finally:
             self.stats.in_flight -= 1
 
-    def ask_in_chat(self, chat_id: int, question: str, lang: str) -> PageResult:
+    async def ask_in_chat(self, chat_id: int, question: str, lang: str) -> PageResult:
         """Filters said in the message, the chat's follow-up context, the first page; then remember the exchange."""
-        parsed = parse(question, lambda: [o.name for o in self.search.outlets()])
-        ask = self.conversations.ask(chat_id, parsed.question, parsed.filters)
+        ask = await self.run_sync(self._chat_ask, chat_id, question)
         plain = ask.filters is None and not ask.followup
-        result = self.search.page(ask.question if plain else ask, lang, 0)  # a plain question goes as text, as before
+        result = await self.page(ask.question if plain else ask, lang, 0)  # a plain question goes as text, as before
         if result.declined != "content-free":
-            self.conversations.answered(chat_id, ask, result.articles, result.html is not None)
+            await self.run_sync(self.conversations.answered, chat_id, ask, result.articles, result.html is not None)
         return result
+
+    def _chat_ask(self, chat_id: int, question: str) -> Ask:
+        """The message read as a search: filter words taken off, the chat's context attached when it follows up."""
+        parsed = parse(question, lambda: [o.name for o in self.search.outlets()])
+        return self.conversations.ask(chat_id, parsed.question, parsed.filters)
 
     # --- buttons ------------------------------------------------------------------------
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -486,7 +513,7 @@ class NewsBot:
         if ask is None:
             await query.answer(text("expired", lang), show_alert=True)
             return
-        result = await self.run_sync(self.search.page, ask, lang, offset)
+        result = await self.page(ask, lang, offset)
         if result.html is None:
             await query.answer(text("no_more", lang))
             return
@@ -592,6 +619,7 @@ def build_application(
         .token(token)
         .rate_limiter(limiter)
         .concurrent_updates(256)
+        .connection_pool_size(settings.telegram_connections)
         .connect_timeout(settings.telegram_timeout)
         .read_timeout(settings.telegram_timeout)
         .write_timeout(settings.telegram_timeout)

@@ -32,6 +32,7 @@ from retrieval.types import Answer, Context, Hit, SearchFilters, Source
 
 MODES = ("fused", "lexical", "dense")
 UNIT_CACHE_CHUNKS = 5_000  # chunks whose sentence vectors stay in memory when the build stored none (~30 MB)
+EVIDENCE_CACHE_CHUNKS = 5_000  # chunks whose analysed evidence stays in memory (~8 KB each, ~40 MB)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Searcher:
         self.lexicon = LexicalSide(version)
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
+        self._evidence: dict[int, SpanEvidence] = {}
 
     def threshold(self, query: Query) -> float:
         """The answer/no-answer threshold in force for this question (fitted per script unless set)."""
@@ -133,7 +135,7 @@ class Searcher:
             ranking.unit_median = float(np.median(units)) if units else None
             fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
             head = sorted(cands, key=lambda c: (-c.fused, c.row))[: cfg.scored]
-            ranking.evidence = {c.row: span_evidence(self.version.chunk_text(c.row)) for c in head}
+            ranking.evidence = {c.row: self.evidence(c.row) for c in head}
             leads = [self.version.chunk(c.row).ord == 0 for c in head]
             x = passage_features(head, [ranking.evidence[c.row] for c in head], leads, query, weights)
             for c, p, row in zip(head, self.params.passage.probs(x), x):
@@ -144,6 +146,20 @@ class Searcher:
             ranking.candidates = sorted(head, key=order) + rest
         timings["score"] = time.perf_counter() - t
         return ranking
+
+    def evidence(self, row: int) -> SpanEvidence:
+        """A chunk's evidence: analysed once per version (it depends on the text alone), then reused by every question.
+
+        The analysis was three quarters of a question's CPU time, and the chunks questions reach repeat a lot.
+        """
+        ev = self._evidence.get(row)
+        if ev is None:
+            ev = span_evidence(self.version.chunk_text(row))
+            if len(self._evidence) >= EVIDENCE_CACHE_CHUNKS:
+                self._evidence.clear()  # crude but bounded; a question in flight keeps what it already read
+            if EVIDENCE_CACHE_CHUNKS > 0:
+                self._evidence[row] = ev
+        return ev
 
     def lexical(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-n chunk rows by BM25 (the candidates stage's lexical side)."""
@@ -247,7 +263,7 @@ class Searcher:
             if accepted >= offset + k:
                 break
             chunk = self.version.chunk(cand.row)
-            ev = ranking.evidence.get(cand.row) or span_evidence(self.version.chunk_text(cand.row))
+            ev = ranking.evidence.get(cand.row) or self.evidence(cand.row)
             if any(r != chunk.article_row and jaccard(ev.terms, other) >= DUPLICATE_JACCARD for r, other in kept_terms):
                 continue  # the same passage told again (another agency's copy): quote it once
             article = self.version.article(chunk.article_row)

@@ -89,9 +89,6 @@ async def test_arabic_question_gets_quotes_sources_highlights_and_buttons(api, s
     assert "<b>الفيضانات</b>" in answer.text and "<b>قاربا</b>" in answer.text  # matched words highlighted
     assert "120 قاربا" in visible_text(answer.text)  # the verbatim quote that answers
     assert answer.params["link_preview_options"] == {"is_disabled": True}
-    # typing shown while searching, before the answer
-    typing = api.calls("sendChatAction", chat_id=21)
-    assert typing and typing[0].params["action"] == "typing" and typing[0].at <= answer.at
     # one 📄 per quote, 👍/👎, and "more" only when further relevant quotes exist; callback data compact
     bs = buttons(answer)
     n_quotes = answer.text.count("</b> «")
@@ -314,10 +311,10 @@ async def test_a_failing_handler_is_reported_and_others_still_answered(api, sett
     async with running_bot(settings, embedder) as newsbot:
         real_page = newsbot.search.page
 
-        def page(question, lang, offset=0):
+        def page(question, lang, offset=0, qvec=None):
             if question == "boom":
                 raise RuntimeError("index exploded")
-            return real_page(question, lang, offset)
+            return real_page(question, lang, offset, qvec)
 
         newsbot.search.page = page
         api.push_message("boom", user_id=65, language_code="en")
@@ -355,10 +352,10 @@ async def test_slow_question_does_not_block_others(api, settings, embedder):
     async with running_bot(settings, embedder) as newsbot:
         real_page = newsbot.search.page
 
-        def page(question, lang, offset=0):
+        def page(question, lang, offset=0, qvec=None):
             if question == "بطيء":
                 time.sleep(3)  # a CPU-bound search that takes long, in its worker thread
-            return real_page(question, lang, offset)
+            return real_page(question, lang, offset, qvec)
 
         newsbot.search.page = page
         api.push_message("بطيء", user_id=81)
@@ -388,7 +385,7 @@ async def test_burst_of_200_updates_from_50_users_all_answered_exactly_once(api,
         page = expected_page(searcher, q, AR)
         expected[q] = page or text("no_answer", AR)
     asked: dict[int, list[str]] = {}
-    async with running_bot(settings, embedder):
+    async with running_bot(settings, embedder) as newsbot:
         for i in range(200):
             user = 1000 + i % 50
             q = questions[(i + i // 50) % len(questions)]
@@ -402,6 +399,7 @@ async def test_burst_of_200_updates_from_50_users_all_answered_exactly_once(api,
         got = sorted(s.text for s in sent if s.chat_id == user)
         assert got == sorted(expected[q] for q in qs), user
     assert all(s.status == 200 for s in api.calls("sendMessage"))
+    assert newsbot.batcher.encoded == 200 and newsbot.batcher.batches < 200  # questions shared encoder calls
 
 
 async def test_operator_commands_refused_to_others(api, settings, embedder, built_index):
@@ -521,3 +519,82 @@ async def test_webhook_mode_takes_updates_over_http_and_checks_the_secret(api, b
     assert hook.params["allowed_updates"] == ["message", "callback_query", "inline_query"]
     assert answer.chat_id == 301 and answer.text == expected_page(searcher, FLOOD_Q, AR)
     assert not api.calls("getUpdates")
+
+
+async def test_fast_answer_sends_no_typing_indicator(api, built_index, tmp_path, embedder, searcher):
+    settings = bot_settings(api, built_index, tmp_path, bot_typing_after=60.0)
+    async with running_bot(settings, embedder):
+        api.push_message(FLOOD_Q, user_id=25)
+        [answer] = await api.wait_for("sendMessage")
+        await asyncio.sleep(0.3)  # a late chat action would show up now
+    assert answer.text == expected_page(searcher, FLOOD_Q, AR)
+    assert api.calls("sendChatAction") == []  # one Bot API request for the answer, none for "typing…"
+
+
+async def test_slow_answer_shows_typing_before_the_answer(api, built_index, tmp_path, embedder, searcher):
+    import threading
+
+    settings = bot_settings(api, built_index, tmp_path, bot_typing_after=0.2)
+    release = threading.Event()
+    async with running_bot(settings, embedder) as newsbot:
+        real_page = newsbot.search.page
+
+        def page(question, lang, offset=0, qvec=None):
+            release.wait(60)  # the search is slow until the indicator has been seen
+            return real_page(question, lang, offset, qvec)
+
+        newsbot.search.page = page
+        api.push_message(FLOOD_Q, user_id=26)
+        [typing] = await api.wait_for("sendChatAction", where=lambda r: r.chat_id == 26)
+        release.set()
+        [answer] = await api.wait_for("sendMessage")
+    assert typing.params["action"] == "typing" and typing.at <= answer.at
+    assert answer.text == expected_page(searcher, FLOOD_Q, AR)
+
+
+async def test_searches_run_at_most_workers_at_a_time_and_vectors_match_one_by_one(api, built_index, tmp_path,
+                                                                                    embedder, searcher):
+    import threading
+
+    import numpy as np
+
+    questions = [FLOOD_Q, "كم سعر الفائدة الذي أعلنه البنك المركزي؟", "ما قدرة محطة الطاقة الشمسية؟",
+                 "How many boats were damaged when the harbour flooded?"] * 3
+    settings = bot_settings(api, built_index, tmp_path, bot_search_workers=2, user_questions_per_minute=0)
+    lock = threading.Lock()
+    running, most, vectors = 0, 0, []
+    async with running_bot(settings, embedder) as newsbot:
+        real_page = newsbot.search.page
+
+        def page(question, lang, offset=0, qvec=None):
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+                vectors.append((question, qvec))
+            try:
+                time.sleep(0.05)  # long enough for the others to pile up behind the two workers
+                return real_page(question, lang, offset, qvec)
+            finally:
+                with lock:
+                    running -= 1
+
+        newsbot.search.page = page
+        for i, q in enumerate(questions):
+            api.push_message(q, user_id=3000 + i, language_code="en" if q.isascii() else "ar")
+        sent = await api.wait_for("sendMessage", len(questions), timeout=90)
+    assert 1 <= most <= 2
+    by_chat = {r.chat_id: r.text for r in sent}
+    for i, q in enumerate(questions):
+        assert by_chat[3000 + i] == expected_page(searcher, q, EN if q.isascii() else AR)
+    assert len(vectors) == len(questions)
+    for q, qvec in vectors:  # each question's vector from a shared batch is the one it gets on its own
+        np.testing.assert_allclose(qvec, embedder.encode_queries([q])[0], atol=2e-5)
+
+
+def test_bot_api_connection_pool_is_the_configured_size(api, built_index, tmp_path, embedder):
+    from bot.telegram import build_application
+
+    app = build_application(bot_settings(api, built_index, tmp_path, telegram_connections=4), embedder)
+    assert app.bot.request._client_kwargs["limits"].max_connections == 4  # answers, not getUpdates
+    assert api.requests == []  # building contacts nothing

@@ -104,7 +104,8 @@ async def test_sigterm_lets_the_answer_in_flight_finish_and_token_stays_out_of_l
     api = await FakeBotAPI().start()
     # Token from .env in the working directory; base URL and index from the environment.
     (tmp_path / ".env").write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\n", encoding="utf-8")
-    env = bot_env(built_index, TELEGRAM_BASE_URL=api.base_url, NEWSQA_THREADS="1")
+    # NEWSQA_BOT_TYPING_AFTER=0: "typing…" at once, so the delayed chat action keeps the answer in flight.
+    env = bot_env(built_index, TELEGRAM_BASE_URL=api.base_url, NEWSQA_THREADS="1", NEWSQA_BOT_TYPING_AFTER="0")
     proc = await start_bot(tmp_path, env, "-v")  # verbose: httpx would log every URL, token included
     try:
         await api.wait_for("getUpdates", timeout=120, ok_only=False)
