@@ -259,15 +259,15 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
         provision_e5_small(target)
         print(f"wrote {DEFAULT_MODEL} to {target}")
     if onnx:
-        from index.embedder import onnx_int8_available
+        from index.embedder import onnx_export_missing
         from index.onnx_backend import export_onnx, onnx_dir_for
 
-        if force or onnx_int8_available(str(target)) is not None:
-            print(f"exporting the ONNX copy and its int8 quantisation to {onnx_dir_for(target)} (the default backend) ...")
+        if force or onnx_export_missing(str(target)) is not None:
+            print(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {onnx_dir_for(target)} ...")
             export_onnx(target)
             print(f"wrote {onnx_dir_for(target)}")
         else:
-            print(f"ONNX int8 copy already at {onnx_dir_for(target)}")
+            print(f"ONNX copy already at {onnx_dir_for(target)}")
     return 0
 
 

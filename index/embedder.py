@@ -17,13 +17,13 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
-DEFAULT_BACKEND = "auto"  # onnx-int8 where its exported copy and ONNX Runtime are there, else torch
+DEFAULT_BACKEND = "auto"  # onnx (the float model in ONNX Runtime) where its export is there, else torch
 GPU_BATCH_SIZE = 128  # a GPU is starved by the CPU's batches of 32
 
 
-def onnx_int8_available(model_path: str) -> str | None:
-    """Why the onnx-int8 backend cannot serve this model (None when it can): runtime, folder, export."""
-    from index.onnx_backend import INT8_FILE, onnx_dir_for
+def onnx_export_missing(model_path: str) -> str | None:
+    """Why the onnx backends cannot serve this model (None when they can): runtime, folder, exported files."""
+    from index.onnx_backend import FP32_FILE, INT8_FILE, onnx_dir_for
 
     try:
         import onnxruntime  # noqa: F401
@@ -33,20 +33,24 @@ def onnx_int8_available(model_path: str) -> str | None:
     if not target.is_dir():
         return f"{model_path} is not a local folder"
     folder = target if (target / "onnx").is_dir() else onnx_dir_for(target)
-    if not (folder / INT8_FILE).is_file():
-        return f"no exported int8 copy at {folder} (run `newsqa model export-onnx`)"
+    if not (folder / FP32_FILE).is_file() or not (folder / INT8_FILE).is_file():
+        return f"no exported ONNX copy at {folder} (run `newsqa model export-onnx`)"
     return None
 
 
 def resolve_backend(requested: str, model_path: str, device: str) -> str:
-    """The backend `auto` means here: onnx-int8 on CPU when it can load this model, else torch (one log line)."""
+    """The backend `auto` means here: onnx on the CPU when it can load this model, else torch (one log line).
+
+    onnx, not onnx-int8: the float model gives torch's vectors (to 1e-4) about 2.5x faster; int8 is faster
+    again but costs English questions over Arabic news ranking and the no-answer decision (bench/RESULTS.md).
+    """
     if requested != "auto":
         return requested
     if device != "cpu":
         return "torch"  # a GPU runs the torch model in fp16; ONNX Runtime here is the CPU build
-    why = onnx_int8_available(model_path)
+    why = onnx_export_missing(model_path)
     if why is None:
-        return "onnx-int8"
+        return "onnx"
     log.info("embedding backend auto: using torch, because %s", why)
     return "torch"
 
@@ -250,7 +254,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def backend(self) -> str:
-        """The backend in use (`auto` resolved once: onnx-int8 where available, else torch)."""
+        """The backend in use (`auto` resolved once: onnx where its export is there, else torch)."""
         if self._backend is None:
             self._backend = resolve_backend(self.requested_backend, resolve_model(self.name, self.models_dir), self.device)
         return self._backend

@@ -41,9 +41,9 @@ def models_dir() -> Path:
         from index.provision import provision_e5_small
 
         provision_e5_small(target)
-    from index.embedder import onnx_int8_available
+    from index.embedder import onnx_export_missing
 
-    if onnx_int8_available(str(target)) is not None:  # the default backend (onnx-int8), as provision writes it
+    if onnx_export_missing(str(target)) is not None:  # the default backend (onnx), as provision writes it
         from index.onnx_backend import export_onnx
 
         export_onnx(target)

@@ -39,7 +39,7 @@ def test_build_throughput_prints_chunks_per_second_and_the_ratio() -> None:
     assert re.search(rf"speed-up new / today's default: {NUMBER}x", out), out
     assert re.search(rf"projected for 100,000 articles .* new default {NUMBER} h, today's default {NUMBER} h", out), out
     assert re.search(rf"late chunking +: +{NUMBER}s +{NUMBER} chunks/s .*pipeline ratio {NUMBER}", out), out
-    assert "new default: backend onnx-int8" in out, out  # the new default really is the fast backend
+    assert "new default: backend onnx on" in out, out  # the new default really is the ONNX backend
 
 
 @pytest.mark.timeout(200)

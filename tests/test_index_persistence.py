@@ -24,7 +24,7 @@ def test_files_on_disk_line_up(built_index: Path) -> None:
     version_dir = built_index / "versions" / read_current(built_index)
     manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
     fingerprint = manifest["model"].pop("fingerprint")
-    assert manifest["model"] == {"name": "intfloat/multilingual-e5-small", "dim": 384, "backend": "onnx-int8"}  # the default
+    assert manifest["model"] == {"name": "intfloat/multilingual-e5-small", "dim": 384, "backend": "onnx"}  # the default
     assert fingerprint.startswith("sha256:") and len(fingerprint) == 7 + 64  # the weight files' hash
     assert manifest["analyser"]["version"] >= 1
     assert {"faiss-cpu", "sentence-transformers", "bm25s", "torch"} <= set(manifest["libraries"])
