@@ -156,9 +156,9 @@ class ShuffledSearcher(Searcher):
     def dense(self, qvec, n, mask=None):
         return [(int(self.perm[r]), s) for r, s in super().dense(qvec, n, mask)]
 
-    def unit_vectors(self, rows):
+    def unit_vectors(self, rows, query=None):
         # Sentence vectors are part of the index too: row r now holds another chunk's.
-        return super().unit_vectors([int(self.inverse[r]) for r in rows])
+        return super().unit_vectors([int(self.inverse[r]) for r in rows], query)
 
 
 def test_every_metric_collapses_when_index_rows_are_shuffled(synthetic: tuple[Searcher, list[Question]]) -> None:
