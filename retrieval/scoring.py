@@ -98,12 +98,22 @@ class Params:
     raw: dict
 
 
-def load_params(text: str | None = None) -> Params:
+def params_file_for(backend: str | None) -> str:
+    """The shipped weights for vectors of this backend: `params-<backend>.json` when fitted apart, else params.json.
+
+    torch, onnx and openvino give the float model's vectors and share params.json; int8 vectors are not
+    the same numbers, so onnx-int8 has its own fit (bench/fit_scoring.py with NEWSQA_EMBEDDING_BACKEND set).
+    """
+    name = f"params-{backend}.json"
+    return name if backend and resources.files("retrieval").joinpath(name).is_file() else PARAMS_FILE
+
+
+def load_params(text: str | None = None, file: str = PARAMS_FILE) -> Params:
     """The shipped parameters (or those in `text`), checked against this code's features."""
     from retrieval.quote import QUOTE_FEATURES
 
     try:
-        raw = json.loads(text if text is not None else resources.files("retrieval").joinpath(PARAMS_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(text if text is not None else resources.files("retrieval").joinpath(file).read_text(encoding="utf-8"))
         if raw.get("format") != PARAMS_FORMAT:
             raise ParamsError(f"{PARAMS_FILE}: format {raw.get('format')} (this code reads {PARAMS_FORMAT})")
         return Params(
@@ -118,10 +128,10 @@ def load_params(text: str | None = None) -> Params:
         raise ParamsError(f"{PARAMS_FILE}: cannot read the fitted parameters ({exc})") from None
 
 
-@lru_cache(maxsize=1)
-def shipped_params() -> Params:
-    """The parameters shipped with the package, read once."""
-    return load_params()
+@lru_cache(maxsize=4)
+def shipped_params(backend: str | None = None) -> Params:
+    """The parameters shipped with the package for this backend's vectors, read once."""
+    return load_params(file=params_file_for(backend))
 
 
 def passage_features(

@@ -75,7 +75,7 @@ class Searcher:
         self.version = version
         self.embedder = embedder
         self.config = config
-        self.params = params or shipped_params()
+        self.params = params or shipped_params(version.manifest.get("model", {}).get("backend"))  # the vectors' own fit
         self.lexicon = LexicalSide(version)
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
