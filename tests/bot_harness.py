@@ -92,3 +92,4 @@ def visible_text(html_text: str) -> str:
     p.close()
     assert not p.errors and not p.stack, (p.errors, p.stack)
     return "".join(p.text)
+

@@ -80,3 +80,34 @@ def built_index(tmp_path_factory: pytest.TempPathFactory, combined_corpus: Path,
 def searcher(built_index: Path, embedder) -> Searcher:  # noqa: ANN001
     """A searcher over the shared index, loaded from disk as a new process would."""
     return Searcher(open_current(built_index), embedder, SearchConfig())
+
+
+# --- the bot tests' fixtures (tests/test_bot_*.py, tests/test_followup_bot.py) ----------------------------
+@pytest.fixture
+def one_torch_thread():  # noqa: ANN201 - a generator fixture
+    """As `newsqa bot` runs: questions in parallel worker threads, one intra-op thread each."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+async def api():  # noqa: ANN201 - an async generator fixture
+    """A fresh loopback Bot API server per test; every request it got must have been understood."""
+    from tests.fake_bot_api import FakeBotAPI
+
+    server = await FakeBotAPI().start()
+    yield server
+    await server.stop()
+    server.assert_clean()
+
+
+@pytest.fixture
+def settings(api, built_index: Path, tmp_path: Path):  # noqa: ANN001, ANN201
+    """Bot settings pointing at the fake server, the shared test index and a private state folder."""
+    from tests.bot_harness import bot_settings
+
+    return bot_settings(api, built_index, tmp_path)

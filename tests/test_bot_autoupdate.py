@@ -18,9 +18,8 @@ import pytest
 from bot.texts import AR, text
 from index.store import VERSIONS, open_current, read_current
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot
-from tests.fake_bot_api import FakeBotAPI
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
 ROOT = Path(__file__).resolve().parent.parent
 GIRAFFE_Q = "كم تزن الزرافة التي ولدت في حديقة الحيوان؟"
@@ -31,24 +30,6 @@ GIRAFFE = (
     "تزن 55 كيلوغراما وإن الزوار سيتمكنون من رؤيتها بعد أسبوعين.\n"
 )
 BROKEN = "عنوان فقط\n"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    yield server
-    await server.stop()
-    server.assert_clean()
 
 
 @pytest.fixture

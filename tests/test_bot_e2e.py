@@ -14,37 +14,13 @@ from bot.texts import AR, EN, text
 from retrieval.search import Searcher
 from retrieval.types import Source
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot, visible_text
-from tests.fake_bot_api import BOT_USERNAME, FakeBotAPI
+from tests.fake_bot_api import BOT_USERNAME
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_thread")]
 
 FLOOD_Q = "كم قاربا تضرر في فيضانات الميناء؟"
 FLOOD_SOURCE = "<i>فيضانات تغمر ميناء الصيادين وتوقف الملاحة ثلاثة أيام — جريدة الساحل — 2022-11-03 09:15</i>"
 CALLBACK_RE = re.compile(r"^(m:[A-Za-z0-9_-]{12}:\d+|a:[A-Za-z0-9_-]{12}|v:[A-Za-z0-9_-]{12}:-?1)$")
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As `newsqa bot` runs: questions in parallel worker threads, one intra-op thread each."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    yield server
-    await server.stop()
-    server.assert_clean()
-
-
-@pytest.fixture
-def settings(api, built_index, tmp_path):
-    return bot_settings(api, built_index, tmp_path)
 
 
 def expected_page(searcher: Searcher, question: str, lang: str, offset: int = 0, k: int = 5) -> str:

@@ -18,29 +18,11 @@ from retrieval.search import LiveSearcher, Searcher
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot, visible_text
 from tests.fake_bot_api import FakeBotAPI
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("one_torch_thread")]
 
 FLOOD_Q = "كم قاربا تضرر في فيضانات الميناء؟"
 SOLAR_Q = "ما قدرة محطة الطاقة الشمسية؟"
 HTML_Q = "ما اسم شركة <النور & الأمل> للبرمجيات؟"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    yield server
-    await server.stop()
-    server.assert_clean()
 
 
 def vote_buttons(request) -> tuple[str, str]:

@@ -12,28 +12,10 @@ from bot.texts import AR, EN, text
 from tests.bot_harness import bot_settings, running_bot, visible_text
 from tests.fake_bot_api import FakeBotAPI
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("one_torch_thread")]
 
 FLOOD_Q = "كم قاربا تضرر في فيضانات الميناء؟"
 FLOOD_SOURCE = "<i>فيضانات تغمر ميناء الصيادين وتوقف الملاحة ثلاثة أيام — جريدة الساحل — 2022-11-03 09:15</i>"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    yield server
-    await server.stop()
-    server.assert_clean()
 
 
 def expected_results(searcher, question: str, k: int) -> list[dict]:

@@ -11,39 +11,15 @@ from bot.texts import AR, EN, text
 from retrieval.context import content_words
 from retrieval.search import Searcher
 from retrieval.types import Context, SearchFilters
-from tests.bot_harness import bot_settings, running_bot, visible_text
+from tests.bot_harness import running_bot, visible_text
 from tests.fake_bot_api import FakeBotAPI
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("one_torch_thread")]
 
 FLOOD_Q = "كم قاربا تضرر في فيضانات الميناء؟"
 FLOOD_EN = "How many boats were damaged when the harbour flooded?"
 RATE_Q = "كم سعر الفائدة الذي أعلنه البنك المركزي؟"
 SOLAR_Q = "ما قدرة محطة الطاقة الشمسية؟"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As `newsqa bot` runs: one intra-op thread per search."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    yield server
-    await server.stop()
-    server.assert_clean()
-
-
-@pytest.fixture
-def settings(api, built_index, tmp_path):
-    return bot_settings(api, built_index, tmp_path)
 
 
 def page(searcher: Searcher, ask: Ask, lang: str) -> str:
