@@ -367,12 +367,12 @@ class SentenceTransformerEmbedder:
 
         An unchanged re-index compares dimensions without paying for a model load.
         """
-        if self.backend in ONNX_BACKENDS:
-            return self.onnx.dim
-        if self._model is None:
+        if self._model is None and self._onnx is None:  # the ONNX copy is the same model: same configs
             declared = declared_dimension(resolve_model(self.name, self.models_dir))
             if declared is not None:
                 return declared
+        if self.backend in ONNX_BACKENDS:
+            return self.onnx.dim
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 

@@ -59,7 +59,7 @@ def test_unchanged_rerun_never_loads_the_real_model(built_index: Path, combined_
     fresh = SentenceTransformerEmbedder(models_dir=models_dir)
     report = update_index(combined_corpus, built_index, fresh, BuildOptions())
     assert not report.switched and report.unchanged == report.total_articles > 0
-    assert fresh._model is None  # the dimension came from the model's configs; no load, no encoding
+    assert fresh._model is None and fresh._onnx is None  # the dimension came from the configs: no load (torch or ONNX)
 
 
 def test_changes_embed_only_new_and_corrected_articles(built) -> None:
