@@ -23,7 +23,7 @@ GPU_BATCH_SIZE = 128  # a GPU is starved by the CPU's batches of 32
 
 def onnx_export_missing(model_path: str) -> str | None:
     """Why the onnx backends cannot serve this model (None when they can): runtime, folder, exported files."""
-    from index.onnx_backend import FP32_FILE, INT8_FILE, onnx_dir_for
+    from index.onnx_backend import FP32_FILE, INT8_FILE, onnx_folder
 
     try:
         import onnxruntime  # noqa: F401
@@ -32,7 +32,7 @@ def onnx_export_missing(model_path: str) -> str | None:
     target = Path(model_path)
     if not target.is_dir():
         return f"{model_path} is not a local folder"
-    folder = target if (target / "onnx").is_dir() else onnx_dir_for(target)
+    folder = onnx_folder(target)
     if not (folder / FP32_FILE).is_file() or not (folder / INT8_FILE).is_file():
         return f"no exported ONNX copy at {folder} (run `newsqa model export-onnx`)"
     return None
@@ -284,10 +284,9 @@ class SentenceTransformerEmbedder:
     def onnx(self):  # noqa: ANN201 - OnnxEncoder
         """The ONNX Runtime encoder (backends onnx and onnx-int8); loaded on first use."""
         if self._onnx is None:
-            from index.onnx_backend import OnnxEncoder, onnx_dir_for
+            from index.onnx_backend import OnnxEncoder, onnx_folder
 
-            target = Path(resolve_model(self.name, self.models_dir))
-            folder = target if (target / "onnx").is_dir() else onnx_dir_for(target)
+            folder = onnx_folder(Path(resolve_model(self.name, self.models_dir)))
             self._onnx = OnnxEncoder(folder, int8=self.backend == "onnx-int8", threads=self.threads, max_seq_length=self.max_seq_length)
             prompts = self._onnx.prompts
             if "query" not in prompts and "e5" in self.name.lower():

@@ -37,6 +37,11 @@ def onnx_dir_for(model_dir: Path) -> Path:
     return model_dir.parent / f"{model_dir.name}{ONNX_SUFFIX}"
 
 
+def onnx_folder(model_dir: Path) -> Path:
+    """The folder the ONNX backends read: the model folder itself when it is an export, else its copy beside it."""
+    return model_dir if (model_dir / "onnx").is_dir() else onnx_dir_for(model_dir)
+
+
 def export_onnx(model_dir: Path, out_dir: Path | None = None, quantize: bool = True) -> Path:
     """Export a local sentence-transformers folder to ONNX (and an int8 copy); returns the folder.
 
