@@ -33,11 +33,11 @@ class SpanEvidence:
 
 
 NEAR_WORDS = 3  # a figure answers a how-many question when it stands this close to the question's words
-EVIDENCE_CACHE = 8192  # spans whose analysis is kept: popular passages come back question after question
+EVIDENCE_CACHE = 8192  # sentence runs whose analysis is kept: popular passages come back question after question
 
-@lru_cache(maxsize=EVIDENCE_CACHE)
-def span_evidence(text: str) -> SpanEvidence:
-    """Analyse one span of original text for matching and answer-type agreement (a pure function: cached)."""
+
+def analyse_span(text: str) -> SpanEvidence:
+    """Analyse one span of original text for matching and answer-type agreement."""
     words = [t.norm for t in word_spans(text)]
     bare = {w[1:] if len(w) > 3 and w[0] in "وب" else w for w in words}
     bare |= {w[2:] for w in words if w.startswith("ال") and len(w) > 4}
@@ -58,3 +58,9 @@ def span_evidence(text: str) -> SpanEvidence:
         digit=digit,
         date=bool(_YEAR_RE.search(norm)) or bool(bare & _DATE_WORDS),
     )
+
+
+@lru_cache(maxsize=EVIDENCE_CACHE)
+def span_evidence(text: str) -> SpanEvidence:
+    """analyse_span, kept for the sentences quotes are made of (whole chunks are kept by the searcher, per row)."""
+    return analyse_span(text)

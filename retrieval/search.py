@@ -23,7 +23,7 @@ from retrieval.candidates import Candidate, LexicalSide, dense_candidates, filte
 from retrieval.context import expand, own_text, prefer
 from retrieval.decide import Decision, decide
 from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
-from retrieval.evidence import SpanEvidence, span_evidence
+from retrieval.evidence import SpanEvidence, analyse_span
 from retrieval.fusion import FusionMethod, fuse
 from retrieval.query import Query, TermWeights, analyse
 from retrieval.quote import Paragraph, grow, make_paragraph, make_quote, quote_units, unit_windows, window_features
@@ -154,7 +154,7 @@ class Searcher:
         """
         ev = self._evidence.get(row)
         if ev is None:
-            ev = span_evidence(self.version.chunk_text(row))
+            ev = analyse_span(self.version.chunk_text(row))  # kept here, by row: not also in span_evidence's cache
             if len(self._evidence) >= EVIDENCE_CACHE_CHUNKS:
                 self._evidence.clear()  # crude but bounded; a question in flight keeps what it already read
             if EVIDENCE_CACHE_CHUNKS > 0:
