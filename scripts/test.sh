@@ -3,7 +3,7 @@
 # a loopback Bot API). The tests use a throwaway data home and never look at ../shared (tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+NEWSQA_EXTRAS=dev,qdrant,ray bash scripts/install.sh  # both backends and the Ray build are tested
 .venv/bin/ruff check .
 .venv/bin/mypy
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
