@@ -16,7 +16,7 @@ import numpy as np
 
 from index.arabic import normalize
 from index.errors import NewsqaError
-from index.store import IndexVersion
+from index.store import IndexReader
 from retrieval.types import SearchFilters
 
 MAX_PREFIX_WORDS = 8  # a filter prefix is a few words; a longer text before a colon is a question
@@ -52,7 +52,7 @@ class Outlet:
     last: datetime
 
 
-def outlets(version: IndexVersion) -> list[Outlet]:
+def outlets(version: IndexReader) -> list[Outlet]:
     """Every outlet of an index version, most articles first."""
     dates = version.article_dates
     by: dict[str, list[int]] = {}

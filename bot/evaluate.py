@@ -52,7 +52,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from retrieval.search import MODES
 
     dataset, searcher = prepare(settings, args.dataset, args.questions, args.index_dir)
-    index_dir = searcher.version.path.parent.parent
+    index_dir = args.index_dir or eval_index_dir(settings, dataset, searcher.embedder)
     split = getattr(args, "split", None)
     questions = select(dataset.questions, split, args.limit, getattr(args, "lang", None))
     modes = getattr(args, "mode", None) or list(MODES)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -334,7 +335,11 @@ def prune_versions(index_dir: Path, keep: int) -> list[str]:
     return doomed
 
 
-def _reusable(prev: IndexVersion | None, embedder: Embedder, dim: int, opts: BuildOptions) -> tuple[bool, str | None]:
+class _Versioned(Protocol):
+    manifest: dict
+
+
+def _reusable(prev: _Versioned | None, embedder: Embedder, dim: int, opts: BuildOptions) -> tuple[bool, str | None]:
     """Whether stored vectors may be reused: same model, same dimension, same chunking."""
     if prev is None:
         return False, "no previous index"
@@ -401,6 +406,64 @@ def _plan(
     return _Plan(chunks_per_article, sources, to_embed, embed_article)
 
 
+@dataclass(slots=True)
+class PreviousRows:
+    """What an update needs of the version it replaces: each article's row, digest and path, each article's chunk rows."""
+
+    articles: dict[str, tuple[int, str]] = field(default_factory=dict)  # id → (row, content hash)
+    paths: dict[str, str] = field(default_factory=dict)
+    chunk_rows: dict[int, list[int]] = field(default_factory=dict)  # article row → chunk rows in order
+
+
+def previous_rows(prev: IndexVersion) -> PreviousRows:
+    """The rows of a local version, from its SQLite store."""
+    known = PreviousRows()
+    for row, aid, digest, path in prev.db.execute("SELECT row, id, content_hash, path FROM articles"):
+        known.articles[aid] = (row, digest)
+        known.paths[aid] = path
+    for row, article_row in prev.db.execute("SELECT row, article_row FROM chunks ORDER BY article_row, ord"):
+        known.chunk_rows.setdefault(article_row, []).append(row)
+    return known
+
+
+def plan_changes(
+    corpus_dir: Path, loaded: CorpusLoad, known: PreviousRows, reuse: bool, opts: BuildOptions, report: BuildReport
+) -> tuple[list[Article], _Plan, int]:
+    """Count what changed since the previous version and plan which rows to reuse and which to embed.
+
+    Returns the articles, the plan and how many unchanged articles moved to another file.
+    """
+    articles = loaded.articles
+    if not articles and known.articles:
+        raise EmptyCorpusError(
+            f"{corpus_dir} yields no articles ({len(loaded.rejected)} rejected) while the index holds "
+            f"{len(known.articles)}; refusing to replace it with an empty index (is the folder mounted?)"
+        )
+    current_ids = {a.id for a in articles}
+    for article in articles:
+        seen = known.articles.get(article.id)
+        if seen is None:
+            report.added += 1
+        elif seen[1] != article.content_hash:
+            report.changed += 1
+        else:
+            report.unchanged += 1
+    report.removed = sum(1 for aid in known.articles if aid not in current_ids)
+    moved = sum(1 for a in articles if a.id in known.paths and known.paths[a.id] != a.path)
+    if moved:
+        report.notices.append(f"{moved} unchanged article(s) now in another file; their paths are updated")
+    report.total_articles = len(articles)
+    chunks_per_article = [chunk_article(a, opts.max_chars, opts.min_chars) for a in articles]
+    plan = _plan(articles, chunks_per_article, known.articles, known.chunk_rows, reuse)
+    report.total_chunks = len(plan.sources)
+    return articles, plan, moved
+
+
+def unchanged(plan: _Plan, reuse: bool, report: BuildReport, moved: int) -> bool:
+    """Whether the corpus matches the current version exactly: then nothing is written or embedded."""
+    return reuse and not plan.to_embed and report.removed == report.changed == report.added == moved == 0
+
+
 def update_index(
     corpus_dir: Path,
     index_dir: Path,
@@ -429,41 +492,10 @@ def update_index(
             reason = distrust
         report.full_rebuild_reason = None if reuse else reason
 
-        prev_articles: dict[str, tuple[int, str]] = {}
-        prev_paths: dict[str, str] = {}
-        prev_chunk_rows: dict[int, list[int]] = {}
-        if prev is not None:
-            for row, aid, digest, path in prev.db.execute("SELECT row, id, content_hash, path FROM articles"):
-                prev_articles[aid] = (row, digest)
-                prev_paths[aid] = path
-            for row, article_row in prev.db.execute("SELECT row, article_row FROM chunks ORDER BY article_row, ord"):
-                prev_chunk_rows.setdefault(article_row, []).append(row)
+        known = previous_rows(prev) if prev is not None else PreviousRows()
+        articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
 
-        articles = loaded.articles
-        if not articles and prev_articles:
-            raise EmptyCorpusError(
-                f"{corpus_dir} yields no articles ({len(loaded.rejected)} rejected) while the index holds "
-                f"{len(prev_articles)}; refusing to replace it with an empty index (is the folder mounted?)"
-            )
-        current_ids = {a.id for a in articles}
-        for article in articles:
-            known = prev_articles.get(article.id)
-            if known is None:
-                report.added += 1
-            elif known[1] != article.content_hash:
-                report.changed += 1
-            else:
-                report.unchanged += 1
-        report.removed = sum(1 for aid in prev_articles if aid not in current_ids)
-        moved = sum(1 for a in articles if a.id in prev_paths and prev_paths[a.id] != a.path)
-        if moved:
-            report.notices.append(f"{moved} unchanged article(s) now in another file; their paths are updated")
-        report.total_articles = len(articles)
-        chunks_per_article = [chunk_article(a, opts.max_chars, opts.min_chars) for a in articles]
-        plan = _plan(articles, chunks_per_article, prev_articles, prev_chunk_rows, reuse)
-        report.total_chunks = len(plan.sources)
-
-        if reuse and not plan.to_embed and report.removed == report.changed == report.added == moved == 0:
+        if unchanged(plan, reuse, report, moved):
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
 
@@ -605,6 +637,16 @@ def _embed_by_length(
     return new_vectors, (new_units if late else None), articles_to_embed, embed_started
 
 
+def encode_sorted(embedder: Embedder, texts: list[str], dim: int, batch_size: int) -> np.ndarray:
+    """Passage vectors of `texts` in their order, encoded in batches of similar length (no padding waste)."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        out[rows] = embedder.encode_passages([texts[i] for i in rows], batch_size)
+    return out
+
+
 def _write_sentence_vectors(
     tmp: Path, articles: list[Article], plan: _Plan, prev: IndexVersion | None, embedder: Embedder, dim: int,
     opts: BuildOptions, new_units: list[np.ndarray] | None,
@@ -635,11 +677,10 @@ def _write_sentence_vectors(
             out[a:b] = new_units[ref].astype(np.float16)
             continue
         todo.extend((a + i, t) for i, t in enumerate(texts_of[row]))
-    todo.sort(key=lambda item: len(item[1]))  # similar lengths batch without padding waste
-    for start in range(0, len(todo), opts.batch_size):
-        batch = todo[start : start + opts.batch_size]
-        vecs = embedder.encode_passages([t for _, t in batch], opts.batch_size)
-        out[[i for i, _ in batch]] = vecs.astype(np.float16)
+    if todo:
+        vecs = encode_sorted(embedder, [t for _, t in todo], dim, opts.batch_size)
+        for (i, _), v in zip(todo, vecs):
+            out[i] = v.astype(np.float16)
     out.flush()
     del out
     np.save(tmp / "sentence_offsets.npy", offsets)

@@ -25,10 +25,12 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -170,6 +172,35 @@ class ChunkRecord:
     section: str | None
     start: int
     end: int
+
+
+class IndexReader(Protocol):
+    """One loaded, read-only version as the answer pipeline reads it: records by row, whoever stores them.
+
+    IndexVersion (local files) and index/qdrant_store.QdrantVersion (a Qdrant deployment) implement it.
+    """
+
+    name: str
+    manifest: dict
+    n_chunks: int
+    n_articles: int
+    dim: int
+
+    def chunk(self, row: int) -> ChunkRecord: ...
+    def chunk_text(self, row: int) -> str: ...
+    def chunk_rows_within(self, article_row: int, start: int, end: int) -> list[int]: ...
+    def article(self, row: int) -> ArticleRecord: ...
+    def article_by_id(self, article_id: str) -> ArticleRecord | None: ...
+    def paragraphs(self, row: int) -> list[Paragraph]: ...
+    def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray] | None: ...
+    def close(self) -> None: ...
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def article_sources(self) -> list[str]: ...
+    @property
+    def article_dates(self) -> np.ndarray: ...
 
 
 def current_name(index_dir: Path) -> str | None:
@@ -352,6 +383,14 @@ class IndexVersion:
 
         return RowReader(self.path / "vectors.npy")
 
+    def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray] | None:
+        """Each chunk's stored sentence vectors (float32), None when the build stored none."""
+        stored = self.sentence_vectors()
+        if stored is None:
+            return None
+        vecs, offsets = stored
+        return [vecs.read_range(offsets[r], offsets[r + 1]).astype(np.float32) for r in rows]
+
     def sentence_vectors(self):  # noqa: ANN201 - (RowReader, offsets) or None
         """(rows, offsets) of every chunk's sentence vectors when the build stored them.
 
@@ -474,7 +513,7 @@ def open_current(index_dir: Path, verify: str = "auto") -> IndexVersion:
     raise IndexNotFoundError(f"{index_dir}: CURRENT kept moving while loading; try again")
 
 
-def check_model(version: IndexVersion, embedder: object) -> None:
+def check_model(version: IndexReader, embedder: object) -> None:
     """Refuse (closing it) a version whose vectors another model made, or whose text another analyser cut.
 
     Compared: model name and dimension, the weights fingerprint when both sides have one (an index from
@@ -506,3 +545,32 @@ def check_model(version: IndexVersion, embedder: object) -> None:
             f"index version {version.name} was analysed with text analyser version {analyser} "
             f"(this code: {ANALYSER_VERSION}); rebuild with `newsqa index update`"
         )
+
+
+class VersionStore(Protocol):
+    """Where versions live and which is current: a local folder (LocalStore) or Qdrant (index/qdrant_store.py)."""
+
+    @property
+    def where(self) -> str: ...
+    def current_name(self) -> str | None: ...
+    def open_current(self) -> IndexReader: ...
+
+
+class LocalStore:
+    """The versions in one local index folder."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    @property
+    def where(self) -> str:
+        """How messages name this index."""
+        return str(self.index_dir)
+
+    def current_name(self) -> str | None:
+        """The live version's name; None when nothing was built or the pointer is unreadable."""
+        return read_current(self.index_dir)
+
+    def open_current(self) -> IndexVersion:
+        """Load the live version (see open_current)."""
+        return open_current(self.index_dir)

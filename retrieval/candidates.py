@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,15 +120,15 @@ def filter_mask(version: IndexVersion, filters: SearchFilters | None) -> np.ndar
 
 
 def merge(
-    lexical: Sequence[tuple[int, float]], dense: Sequence[tuple[int, float]], chunk_article: np.ndarray
+    lexical: Sequence[tuple[int, float]], dense: Sequence[tuple[int, float]], article_of: Callable[[int], int]
 ) -> list[Candidate]:
     """One Candidate per row found by either side, with its rank and score on each."""
     by_row: dict[int, Candidate] = {}
     for rank, (row, score) in enumerate(lexical):
-        c = by_row.setdefault(row, Candidate(row, int(chunk_article[row])))
+        c = by_row.get(row) or by_row.setdefault(row, Candidate(row, article_of(row)))
         c.lexical_rank, c.lexical_score = rank, score
     for rank, (row, score) in enumerate(dense):
-        c = by_row.setdefault(row, Candidate(row, int(chunk_article[row])))
+        c = by_row.get(row) or by_row.setdefault(row, Candidate(row, article_of(row)))
         c.dense_rank, c.dense_score = rank, score
     return list(by_row.values())
 

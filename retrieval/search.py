@@ -18,8 +18,9 @@ import numpy as np
 from index.dense import DenseParams
 from index.embedder import Embedder
 from index.errors import NewsqaError
-from index.store import ArticleRecord, IndexVersion, check_model, open_current, read_current
-from retrieval.candidates import Candidate, LexicalSide, dense_candidates, filter_mask, merge
+from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model
+from retrieval.backend import Restriction, backend_for
+from retrieval.candidates import Candidate, merge
 from retrieval.context import expand, own_text, prefer
 from retrieval.decide import Decision, decide
 from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
@@ -71,12 +72,12 @@ class Ranking:
 class Searcher:
     """Answers questions over one loaded index version."""
 
-    def __init__(self, version: IndexVersion, embedder: Embedder, config: SearchConfig = SearchConfig(), params: Params | None = None) -> None:
+    def __init__(self, version: IndexReader, embedder: Embedder, config: SearchConfig = SearchConfig(), params: Params | None = None) -> None:
         self.version = version
         self.embedder = embedder
         self.config = config
         self.params = params or shipped_params(version.manifest.get("model", {}).get("backend"))  # the vectors' own fit
-        self.lexicon = LexicalSide(version)
+        self.backend = backend_for(version)  # local files or Qdrant: candidates, idf, filters
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
         self._evidence: dict[int, SpanEvidence] = {}
@@ -101,9 +102,9 @@ class Searcher:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         timings = timings if timings is not None else {}
         query = question if isinstance(question, Query) else analyse(question)
-        weights = self.lexicon.weigh(query)
+        weights = self.backend.weigh(query)
         cfg = self.config
-        mask = filter_mask(self.version, filters)
+        mask = self.backend.restrict(filters)
         lex: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
         dense_median = None
@@ -121,7 +122,7 @@ class Searcher:
             dense_median = float(np.median([d for _, d in dense])) if dense else None
             timings["dense"] = time.perf_counter() - t
         t = time.perf_counter()
-        cands = merge(lex, dense, np.asarray(self.version.chunk_article))
+        cands = merge(lex, dense, self.backend.article_row)
         fuse(cands, mode, weights.known_share, cfg.lexical_weight, cfg.fusion)
         cands.sort(key=lambda c: (-c.fused, c.row))
         ranking = Ranking(query, weights, cands, qvec, dense_median=dense_median)
@@ -161,14 +162,14 @@ class Searcher:
                 self._evidence[row] = ev
         return ev
 
-    def lexical(self, query: Query, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def lexical(self, query: Query, n: int, mask: Restriction = None) -> list[tuple[int, float]]:
         """Top-n chunk rows by BM25 (the candidates stage's lexical side)."""
-        return self.lexicon.search(query, n, mask)
+        return self.backend.lexical(query, n, mask)
 
-    def dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def dense(self, qvec: np.ndarray, n: int, mask: Restriction = None) -> list[tuple[int, float]]:
         """Top-n chunk rows by cosine similarity (the candidates stage's dense side)."""
         cfg = self.config
-        return dense_candidates(self.version, qvec, n, DenseParams(cfg.nprobe, cfg.ef_search, cfg.exact_rerank), mask)
+        return self.backend.dense(qvec, n, DenseParams(cfg.nprobe, cfg.ef_search, cfg.exact_rerank), mask)
 
     def decision(self, ranking: Ranking, cand: Candidate) -> Decision:
         """Whether `cand` answers the question well enough to be quoted on its own."""
@@ -302,7 +303,7 @@ class Searcher:
         rows = {r.row for a in context.articles if (r := self.version.article_by_id(a)) is not None}
         if not ranking.features:
             return
-        own = self.lexicon.weigh(analyse(own_text(question)))
+        own = self.backend.weigh(analyse(own_text(question)))
         ranking.candidates = prefer(
             ranking.candidates,
             rows,
@@ -372,13 +373,10 @@ class Searcher:
         sentences encoded alone, but not questions in another language (English over Arabic news):
         for those, the few sentences a question needs are encoded alone, once, and cached.
         """
-        stored = self.version.sentence_vectors()
-        if stored is not None and query is not None and not query.arabic and self.late_chunked:
-            stored = None
-        if stored is not None:
-            vecs, offsets = stored
-            return [vecs.read_range(offsets[r], offsets[r + 1]).astype(np.float32) for r in rows]
-        return self._encoded_units(rows)
+        if query is not None and not query.arabic and self.late_chunked:
+            return self._encoded_units(rows)
+        stored = self.version.unit_vectors(rows)
+        return stored if stored is not None else self._encoded_units(rows)
 
     def _encoded_units(self, rows: Sequence[int]) -> list[np.ndarray]:
         """Each chunk's sentences encoded alone (cached): when the build stored none, or for cross-language questions."""
@@ -414,7 +412,7 @@ class Searcher:
 
         Late-chunked stored vectors still leave cross-language questions to these (evaluation warms them).
         """
-        if self.version.sentence_vectors() is not None and not self.late_chunked:
+        if self.version.manifest.get("sentences") and not self.late_chunked:
             return
         rows = list(range(self.version.n_chunks))
         if cache is not None and cache.is_file():
@@ -454,8 +452,10 @@ class LiveSearcher:
     previous one keeps answering) until CURRENT moves again.
     """
 
-    def __init__(self, index_dir: Path, embedder: Embedder, config: SearchConfig = SearchConfig(), check_every: float = 1.0) -> None:
-        self.index_dir = index_dir
+    def __init__(
+        self, index: Path | VersionStore, embedder: Embedder, config: SearchConfig = SearchConfig(), check_every: float = 1.0
+    ) -> None:
+        self.store: VersionStore = LocalStore(index) if isinstance(index, Path) else index
         self.embedder = embedder
         self.config = config
         self.check_every = check_every
@@ -473,7 +473,7 @@ class LiveSearcher:
             return current
         with self._lock:
             self._checked = now
-            name = read_current(self.index_dir)
+            name = self.store.current_name()
             if self._searcher is None:
                 self._searcher = Searcher(self._open(), self.embedder, self.config)
             elif name is not None and name != self._searcher.version.name and name != self._failed:
@@ -486,9 +486,9 @@ class LiveSearcher:
                     log.warning("index version %s cannot be loaded (%s); still answering from %s", name, exc, self._searcher.version.name)
             return self._searcher
 
-    def _open(self) -> IndexVersion:
+    def _open(self) -> IndexReader:
         """Load the current version, refusing one whose vectors come from another model than ours."""
-        version = open_current(self.index_dir)
+        version = self.store.open_current()
         check_model(version, self.embedder)
         return version
 

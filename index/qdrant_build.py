@@ -1,0 +1,278 @@
+"""Full and incremental (re)index into Qdrant: a new set of collections beside the old, then one alias switch.
+
+The same plan as the local build (index/build.py): unchanged articles keep their vectors (copied from
+the previous version's points, never re-embedded), new and changed ones are embedded, removed ones are
+left out. BM25 document weights use the average chunk length of the last full build, so copied points
+keep theirs; a full rebuild (`--full`) computes it afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime, UTC
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.arabic import ANALYSER_VERSION, terms
+from index.articles import Article, CorpusLoad, load_corpus
+from index.build import (
+    BuildOptions,
+    BuildProgress,
+    BuildReport,
+    IndexLock,
+    PreviousRows,
+    _embed_by_length,
+    _library_versions,
+    _pause_point,
+    _Plan,
+    _reusable,
+    encode_sorted,
+    plan_changes,
+    sentence_method,
+    unchanged,
+)
+from index.chunking import chunk_sentences
+from index.embedder import Embedder, model_fingerprint_of
+from index.errors import IndexCorruptError
+from index.qdrant_store import QdrantStore, QdrantVersion, epoch_minutes
+from index.sparse import B, K1, document_vector
+from index.store import FORMAT_VERSION
+
+log = logging.getLogger(__name__)
+
+UPSERT_BATCH = 64  # points per request: a chunk with its sentence vectors is ~20-40 KB of JSON
+
+
+def update_qdrant(
+    corpus_dir: Path,
+    store: QdrantStore,
+    embedder: Embedder,
+    lock_dir: Path,
+    opts: BuildOptions | None = None,
+    progress: Callable[[BuildProgress], None] | None = None,
+    corpus: CorpusLoad | None = None,
+) -> BuildReport:
+    """Bring the Qdrant index in line with the corpus (one build at a time: the lock lives in lock_dir)."""
+    started = time.perf_counter()
+    opts = opts or BuildOptions()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with IndexLock(lock_dir, opts.lock_wait_seconds):
+        store.clean_abandoned()
+        loaded = corpus if corpus is not None else load_corpus(corpus_dir, opts.max_article_bytes)
+        report = BuildReport(version=store.current_name(), switched=False, rejected=loaded.rejected, notices=loaded.notices)
+        prev = store.open_current() if report.version else None
+        dim = embedder.dim
+        reuse, reason = _reusable(prev, embedder, dim, opts)
+        report.full_rebuild_reason = None if reuse else reason
+        known = _previous_rows(prev) if prev is not None else PreviousRows()
+        articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
+        if unchanged(plan, reuse, report, moved):
+            report.seconds = time.perf_counter() - started
+            return report
+
+        name = store.next_version_name()
+        store.claim(name)
+        try:
+            manifest = _write(store, name, articles, plan, prev, embedder, dim, opts, report, progress, lock_dir)
+            _pause_point(opts, lock_dir, "switch")
+            store.write_manifest(name, manifest)
+            _verify(store, name)
+            store.switch(name)
+        except BaseException:  # Ctrl-C included: drop what was written, the old version stays current
+            if store.current_name() != name:
+                store.drop(name)
+            raise
+        report.version = name
+        report.switched = True
+        store.prune(opts.keep_versions)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _previous_rows(prev: QdrantVersion) -> PreviousRows:
+    """Each article's row, digest, path and chunk rows, read from the previous version's articles collection."""
+    known = PreviousRows()
+    for p in prev.store._scroll(prev.articles, with_payload=["id", "content_hash", "path", "chunks"]):
+        row = int(p.id)
+        known.articles[p.payload["id"]] = (row, p.payload["content_hash"])
+        known.paths[p.payload["id"]] = p.payload["path"]
+        known.chunk_rows[row] = [int(r) for r, _, _ in p.payload["chunks"]]
+    return known
+
+
+def _create(store: QdrantStore, name: str, dim: int, sentences: bool) -> None:
+    """The version's three collections, with payload indexes for the filters (a server uses them; local mode has none)."""
+    from qdrant_client import models
+
+    vectors = {"dense": models.VectorParams(size=dim, distance=models.Distance.DOT)}
+    if sentences:  # read back by id, never searched: no HNSW graph, stored in half precision on disk
+        vectors["sentences"] = models.VectorParams(
+            size=dim, distance=models.Distance.DOT, on_disk=True, datatype=models.Datatype.FLOAT16,
+            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+            hnsw_config=models.HnswConfigDiff(m=0),
+        )
+    client = store.client
+    layout = {"shard_number": store.shards, "replication_factor": store.replicas,
+              "write_consistency_factor": store.write_consistency} if store.remote else {}
+    client.create_collection(
+        store.collection(name, "chunks"), vectors_config=vectors,
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)}, **layout,
+    )
+    client.create_collection(store.collection(name, "articles"), vectors_config={}, **layout)
+    client.create_collection(store.collection(name, "terms"), vectors_config={}, **layout)
+    if store.remote:
+        chunks, articles = store.collection(name, "chunks"), store.collection(name, "articles")
+        for field, kind in (("source", models.PayloadSchemaType.KEYWORD), ("date", models.PayloadSchemaType.INTEGER),
+                            ("article_id", models.PayloadSchemaType.KEYWORD)):
+            client.create_payload_index(chunks, field, kind, wait=True)
+        client.create_payload_index(articles, "id", models.PayloadSchemaType.KEYWORD, wait=True)
+
+
+def _write(
+    store: QdrantStore, name: str, articles: list[Article], plan: _Plan, prev: QdrantVersion | None, embedder: Embedder,
+    dim: int, opts: BuildOptions, report: BuildReport, progress: Callable[[BuildProgress], None] | None, lock_dir: Path,
+) -> dict:
+    """Write every point of a version; returns its manifest (not yet stored)."""
+    from qdrant_client import models
+
+    sentences = opts.sentence_vectors
+    _create(store, name, dim, sentences)
+    new_vectors, new_units, _, _ = _embed_by_length(plan, articles, embedder, dim, opts, report, progress, lock_dir)
+    chunk_rows = [(i, c) for i, cs in enumerate(plan.chunks_per_article) for c in cs]
+    doc_terms = [terms(c.embed_text) if kind == "new" else None for (kind, _), (_, c) in zip(plan.sources, chunk_rows)]
+    if prev is not None and not report.full_rebuild_reason and prev.manifest.get("bm25"):
+        avg_len = float(prev.manifest["bm25"]["avg_len"])  # copied points keep their weights
+    else:
+        lengths = [len(t) if t is not None else 0 for t in doc_terms]
+        avg_len = float(np.mean(lengths)) if lengths else 1.0
+    new_units = _new_sentence_vectors(plan, articles, embedder, dim, opts, new_units) if sentences else None
+    _pause_point(opts, lock_dir, "writing")
+
+    chunks = store.collection(name, "chunks")
+    df: Counter[int] = Counter()
+    old_points = _old_points(prev, plan) if prev is not None else {}
+    batch: list[Any] = []
+    for row, ((kind, ref), (article_row, chunk)) in enumerate(zip(plan.sources, chunk_rows)):
+        article = articles[article_row]
+        payload = {
+            "chunk_id": chunk.id, "article_row": article_row, "article_id": article.id, "ord": chunk.ord,
+            "section": chunk.section, "start": chunk.start, "end": chunk.end,
+            "source": article.source, "date": epoch_minutes(article.date),
+        }
+        vector: dict[str, Any]
+        if kind == "prev":
+            vector = dict(old_points[ref])
+            sparse = vector["bm25"]
+            ids = list(sparse.indices)
+        else:
+            ids, values = document_vector(doc_terms[row] or [], avg_len)
+            vector = {"dense": new_vectors[ref].tolist(), "bm25": models.SparseVector(indices=ids, values=values)}
+            if new_units is not None and len(new_units[ref]):
+                vector["sentences"] = new_units[ref].tolist()
+        df.update(ids)
+        batch.append(models.PointStruct(id=row, vector=vector, payload=payload))
+        if len(batch) >= UPSERT_BATCH:
+            store.client.upsert(chunks, batch, wait=True)
+            batch = []
+    if batch:
+        store.client.upsert(chunks, batch, wait=True)
+    _write_articles(store, name, articles, plan)
+    term_points = [models.PointStruct(id=i, vector={}, payload={"df": n}) for i, n in df.items()]
+    for start in range(0, len(term_points), 1024):
+        store.client.upsert(store.collection(name, "terms"), term_points[start : start + 1024], wait=True)
+
+    dates = [a.date for a in articles]
+    return {
+        "format": FORMAT_VERSION,
+        "version": name,
+        "backend": "qdrant",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {"name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch"),
+                  "fingerprint": model_fingerprint_of(embedder)},
+        "analyser": {"version": ANALYSER_VERSION},
+        "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},
+        "bm25": {"avg_len": avg_len, "k1": K1, "b": B, "terms": len(df)},
+        "sentences": {"count": None, "method": sentence_method(embedder, opts)} if sentences else None,
+        "counts": {"articles": len(articles), "chunks": len(plan.sources)},
+        "dates": {"min": min(dates).isoformat(sep=" ") if dates else None, "max": max(dates).isoformat(sep=" ") if dates else None},
+        "sources": sorted({a.source for a in articles}),
+        "libraries": _library_versions(),
+        "build": {"added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
+                  "rejected": len(report.rejected), "embedded_chunks": report.embedded_chunks,
+                  "full_rebuild_reason": report.full_rebuild_reason},
+    }
+
+
+def _new_sentence_vectors(
+    plan: _Plan, articles: list[Article], embedder: Embedder, dim: int, opts: BuildOptions, late: list[np.ndarray] | None
+) -> list[np.ndarray]:
+    """Sentence vectors of each chunk to embed: from its own pass (late chunking) or encoded one by one."""
+    if late is not None:
+        return late
+    texts_of = [
+        [articles[a].body[s:e] for s, e in chunk_sentences(articles[a].body, c.start, c.end)]
+        for c, a in zip(plan.to_embed, plan.embed_article)
+    ]
+    flat = [t for ts in texts_of for t in ts]
+    vecs = encode_sorted(embedder, flat, dim, opts.batch_size) if flat else np.zeros((0, dim), np.float32)
+    bounds = np.cumsum([0] + [len(ts) for ts in texts_of])
+    return [vecs[bounds[i] : bounds[i + 1]] for i in range(len(texts_of))]
+
+
+def _old_points(prev: QdrantVersion, plan: _Plan) -> dict[int, dict[str, Any]]:
+    """Vectors of the previous version's points this version keeps, by old row (copied, never re-embedded)."""
+    wanted = [ref for kind, ref in plan.sources if kind == "prev"]
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), UPSERT_BATCH * 4):
+        for p in prev.client.retrieve(prev.chunks, wanted[start : start + UPSERT_BATCH * 4], with_vectors=True):
+            out[int(p.id)] = p.vector
+    missing = [r for r in wanted if r not in out]
+    if missing:
+        raise IndexCorruptError(f"{prev.store.where} {prev.name}: {len(missing)} chunk points missing (row {missing[0]} first)")
+    return out
+
+
+def _write_articles(store: QdrantStore, name: str, articles: list[Article], plan: _Plan) -> None:
+    from qdrant_client import models
+
+    rows = _chunk_spans(plan)
+    points = [
+        models.PointStruct(
+            id=row, vector={},
+            payload={
+                "id": a.id, "title": a.title, "source": a.source, "date": a.date.isoformat(sep=" "), "url": a.url, "path": a.path,
+                "encoding": a.encoding, "content_hash": a.content_hash, "body": a.body,
+                "paragraphs": [[p.start, p.end, p.heading] for p in a.paragraphs], "chunks": next(rows),
+            },
+        )
+        for row, a in enumerate(articles)
+    ]
+    for start in range(0, len(points), UPSERT_BATCH):
+        store.client.upsert(store.collection(name, "articles"), points[start : start + UPSERT_BATCH], wait=True)
+
+
+def _chunk_spans(plan: _Plan) -> Iterator[list[list[int]]]:
+    """[[row, start, end], …] of each article's chunks, in article order."""
+    row = 0
+    for cs in plan.chunks_per_article:
+        yield [[row + i, c.start, c.end] for i, c in enumerate(cs)]
+        row += len(cs)
+
+
+def _verify(store: QdrantStore, name: str) -> None:
+    """Counts in the engine agree with the manifest before the version may become current."""
+    manifest = store.manifest(name) or {}
+    counts = manifest.get("counts", {})
+    got = (store.client.count(store.collection(name, "articles"), exact=True).count,
+           store.client.count(store.collection(name, "chunks"), exact=True).count)
+    if got != (counts.get("articles"), counts.get("chunks")):
+        raise IndexCorruptError(
+            f"{store.where} {name}: holds {got[0]} articles and {got[1]} chunks, manifest says "
+            f"{counts.get('articles')} and {counts.get('chunks')}"
+        )
+
