@@ -1,0 +1,240 @@
+"""One test body, two backends: the local files (FAISS + bm25s + SQLite) and Qdrant (local mode, in-process).
+
+Both are built from the same corpus with the same model; the answers, the dense side and the lexical
+side must agree, and versions, switch-over, incremental updates and pruning must behave alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from index.build import BuildOptions, BuildReport, update_index
+from index.errors import IndexCorruptError
+from index.store import IndexReader, LocalStore, list_versions
+from retrieval.search import Searcher
+from retrieval.types import SearchFilters
+
+pytest.importorskip("qdrant_client")
+
+from index.qdrant_build import update_qdrant  # noqa: E402
+from index.qdrant_store import QdrantStore, connect  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CORPUS = ROOT / "tests" / "data" / "corpus"
+OPTS = BuildOptions(sentence_vectors=True)
+
+KNOWN = [  # question → words the first quote must hold (the same on both backends)
+    ("كم عدد متابعي حساب شامي ويتنس؟", "17700"),
+    ("بكم رفع البنك المركزي سعر الفائدة؟", "الفائدة"),
+    ("كم يوما توقفت الملاحة في ميناء الصيادين؟", "الملاحة"),
+    ("What is the capacity of the new solar power plant?", "1500"),
+]
+
+
+class Backend:
+    """Build, update and open one index, whichever backend keeps it."""
+
+    def __init__(self, kind: str, root: Path) -> None:
+        self.kind, self.root = kind, root
+        self.index_dir = root / "index"
+        self.store = QdrantStore(connect(path=":memory:"), prefix="t") if kind == "qdrant" else None
+
+    def build(self, corpus: Path, embedder: Any, opts: BuildOptions = OPTS) -> BuildReport:
+        if self.store is not None:
+            return update_qdrant(corpus, self.store, embedder, self.index_dir, opts)
+        return update_index(corpus, self.index_dir, embedder, opts)
+
+    def open(self) -> IndexReader:
+        return self.store.open_current() if self.store is not None else LocalStore(self.index_dir).open_current()
+
+    def current(self) -> str | None:
+        return self.store.current_name() if self.store is not None else LocalStore(self.index_dir).current_name()
+
+    def versions(self) -> list[str]:
+        return self.store.list_versions() if self.store is not None else list_versions(self.index_dir)
+
+
+def corpus_of(root: Path, *names: str, sample: bool = False) -> Path:
+    """A corpus folder holding these test articles (and the bundled sample article)."""
+    folder = root / "corpus"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(TEST_CORPUS / name, folder / name)
+    if sample:
+        for f in (ROOT / "corpus").iterdir():
+            shutil.copy(f, folder / f.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, embedder) -> dict[str, Searcher]:  # noqa: ANN001
+    """The same corpus built into both backends, with a searcher over each."""
+    root = tmp_path_factory.mktemp("backends")
+    corpus = corpus_of(root, *[f.name for f in TEST_CORPUS.iterdir()], sample=True)
+    out = {}
+    for kind in ("local", "qdrant"):
+        b = Backend(kind, root / kind)
+        report = b.build(corpus, embedder)
+        assert report.switched and not report.rejected
+        out[kind] = Searcher(b.open(), embedder)
+    return out
+
+
+@pytest.mark.parametrize("question,expected", KNOWN)
+def test_the_same_quoted_answer_on_both_backends(pair: dict[str, Searcher], question: str, expected: str) -> None:
+    local, qdrant = (pair[k].answer(question, k=3) for k in ("local", "qdrant"))
+    assert local.found and qdrant.found
+    assert [(h.source.article_id, h.quote.text) for h in local.hits] == [(h.source.article_id, h.quote.text) for h in qdrant.hits]
+    assert expected in qdrant.hits[0].quote.text
+
+
+@pytest.mark.parametrize("question", [q for q, _ in KNOWN] + ["من فاز بالكأس؟", "software for children"])
+def test_dense_side_identical_and_lexical_overlap(pair: dict[str, Searcher], question: str) -> None:
+    local, qdrant = pair["local"], pair["qdrant"]
+    qvec = local.embedder.encode_queries([question])[0]
+    a, b = local.dense(qvec, 10), qdrant.dense(qvec, 10)
+    assert [r for r, _ in a] == [r for r, _ in b]
+    np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+    query = local.rank(question, mode="lexical").query
+    la, lb = local.lexical(query, 10), qdrant.lexical(query, 10)
+    assert len(la) == len(lb)
+    if la:  # an English question shares no term with Arabic news: nothing on either side
+        assert len({r for r, _ in la} & {r for r, _ in lb}) / len(la) >= 0.8
+    np.testing.assert_allclose([s for _, s in la], [s for _, s in lb], rtol=1e-4)
+
+
+def test_fused_ranking_and_term_weights_agree(pair: dict[str, Searcher]) -> None:
+    for question, _ in KNOWN:
+        a, b = pair["local"].rank(question), pair["qdrant"].rank(question)
+        assert [c.row for c in a.candidates[:10]] == [c.row for c in b.candidates[:10]]
+        assert a.weights.weights.keys() == b.weights.weights.keys()
+        for term, w in a.weights.weights.items():
+            assert b.weights.weights[term] == pytest.approx(w, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        SearchFilters(sources=("الاقتصادية",)),  # a part of the outlet's name, as users type it
+        SearchFilters(since=__import__("datetime").datetime(2023, 1, 1)),
+        SearchFilters(until=__import__("datetime").datetime(2022, 11, 3)),  # a bare date: that whole day
+        SearchFilters(sources=("no such outlet",)),
+    ],
+)
+def test_filters_restrict_both_sides_alike(pair: dict[str, Searcher], filters: SearchFilters) -> None:
+    question = "ما أخبار الطاقة والفائدة والفيضانات؟"
+    results = {}
+    for kind, s in pair.items():
+        answer = s.answer(question, k=5, filters=filters, per_article=0)
+        results[kind] = [(h.source.article_id, h.quote.text) for h in answer.hits]
+        ranking = s.rank(question, filters=filters)
+        for c in ranking.candidates:
+            article = s.version.article(c.article_row)
+            if filters.sources:
+                assert any(w in article.source for w in filters.sources)
+            if filters.since:
+                assert article.date >= filters.since
+            if filters.until:
+                assert article.date.date() <= filters.until.date()
+        if filters.sources == ("no such outlet",):
+            assert ranking.candidates == []
+    assert results["local"] == results["qdrant"]
+
+
+@pytest.fixture(params=["local", "qdrant"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return Backend(request.param, tmp_path)
+
+
+def test_switch_incremental_update_and_pruning(backend: Backend, tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    corpus = corpus_of(tmp_path, "cbank-rates.txt", "harbour-flood.txt")
+    first = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
+    assert first.switched and backend.current() == first.version and first.embedded_chunks == first.total_chunks
+    before = Searcher(backend.open(), embedder)
+    assert not before.answer("تطبيق لتعليم الأطفال من شركة النور والأمل", k=1).found or all(
+        "النور" not in h.source.title for h in before.answer("تطبيق لتعليم الأطفال من شركة النور والأمل").hits
+    )
+    again = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
+    assert not again.switched and backend.current() == first.version  # nothing changed: no new version
+
+    shutil.copy(TEST_CORPUS / "symbols-company.txt", corpus / "symbols-company.txt")
+    second = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
+    assert second.switched and second.version != first.version and backend.current() == second.version
+    assert (second.added, second.unchanged, second.removed) == (1, 2, 0)
+    new_chunks = second.total_chunks - first.total_chunks
+    assert second.embedded_chunks == new_chunks > 0  # only the new article was embedded
+    after = Searcher(backend.open(), embedder)
+    answer = after.answer("تطبيق لتعليم الأطفال من شركة النور والأمل", k=1)
+    assert answer.found and "النور" in answer.hits[0].source.title
+    assert "الفائدة" in after.answer("بكم رفع البنك المركزي سعر الفائدة؟", k=1).hits[0].quote.text  # kept, not lost
+    assert before.answer("فيضانات ميناء الصيادين", k=1).found  # the old version still answers a question in flight
+
+    (corpus / "harbour-flood.txt").unlink()
+    third = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
+    assert third.switched and third.removed == 1 and third.embedded_chunks == 0
+    assert backend.versions() == [second.version, third.version]  # pruned to two, the current one kept
+    assert all("ميناء" not in h.source.title for h in Searcher(backend.open(), embedder).answer("فيضانات ميناء الصيادين").hits)
+
+
+def test_interrupted_qdrant_build_never_becomes_current(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    backend = Backend("qdrant", tmp_path)
+    store = backend.store
+    assert store is not None
+    corpus = corpus_of(tmp_path, "cbank-rates.txt")
+    first = backend.build(corpus, embedder)
+    shutil.copy(TEST_CORPUS / "harbour-flood.txt", corpus / "harbour-flood.txt")
+
+    # A build killed after writing its points, before its manifest: nothing of it is cleaned up by the dying process.
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "write_manifest", killed)
+    monkeypatch.setattr(store, "drop", lambda version: None)
+    with pytest.raises(KeyboardInterrupt):
+        backend.build(corpus, embedder)
+    monkeypatch.undo()
+    assert store.current_name() == first.version
+    leftovers = [v for v in store.version_collections() if v != first.version]
+    assert leftovers, "the interrupted build left its collections behind"
+    with pytest.raises(IndexCorruptError):
+        store.switch(leftovers[0])  # no manifest: refused as an alias target
+    assert store.current_name() == first.version
+    assert Searcher(store.open_current(), embedder).answer("بكم رفع البنك المركزي سعر الفائدة؟").found
+
+    second = backend.build(corpus, embedder)  # the next build sweeps the leftovers, then switches
+    assert second.switched and store.current_name() == second.version != leftovers[0]
+    assert leftovers[0] not in store.version_collections()
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every socket connection attempted is recorded; any to a non-loopback address fails the test."""
+    attempts: list[Any] = []
+    real = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        attempts.append(address)
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"non-loopback connection attempted: {address}")
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield attempts
+
+
+def test_qdrant_backend_sends_nothing_but_loopback_traffic(tmp_path: Path, embedder, loopback_only: list[Any]) -> None:  # noqa: ANN001
+    store = QdrantStore(connect(path=str(tmp_path / "qdrant")), prefix="net")  # local mode on disk, as the CLI uses it
+    report = update_qdrant(corpus_of(tmp_path, "cbank-rates.txt"), store, embedder, tmp_path / "lock", OPTS)
+    assert report.switched
+    assert Searcher(store.open_current(), embedder).answer("بكم رفع البنك المركزي سعر الفائدة؟").found
+    inet = [a for a in loopback_only if isinstance(a, tuple)]
+    assert inet == []  # local mode opens no network connection at all
