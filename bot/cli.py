@@ -289,19 +289,16 @@ def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0
     """Build or update the index, showing progress, then print the summary and every rejected input."""
     from dataclasses import replace
 
-    from index.build import update_index
-    from index.store import read_current
+    from bot.indexing import run_update
 
     tick = _progress_printer(sys.stderr) if progress else None
     opts = replace(settings.build_options(full=full), lock_wait_seconds=wait)
     try:
-        report = update_index(
-            settings.corpus_dir, settings.index_dir, embedder or settings.embedder(), opts, progress=tick
-        )
+        report = run_update(settings, embedder or settings.embedder(), opts, progress=tick)
     except KeyboardInterrupt:
         if tick is not None:
             tick.close()
-        current = read_current(settings.index_dir)
+        current = settings.version_store().current_name()
         print(
             f"\nnewsqa: index update interrupted; the partial build was removed and "
             f"{current or 'no version'} stays current",
@@ -333,7 +330,7 @@ def cmd_index_watch(settings, every: float, debounce: float, events: bool = True
     from dataclasses import replace
     from datetime import datetime
 
-    from index.build import update_index
+    from bot.indexing import run_update
     from index.errors import IndexLockedError
     from index.watch import CorpusWatcher
 
@@ -351,7 +348,7 @@ def cmd_index_watch(settings, every: float, debounce: float, events: bool = True
             stamp = datetime.now().strftime("%H:%M:%S")
             where = f" after {change.summary()}" if change is not None else ""
             try:
-                report = update_index(settings.corpus_dir, settings.index_dir, embedder, opts)
+                report = run_update(settings, embedder, opts)
             except IndexLockedError as exc:
                 print(f"{stamp} skipped{where}: {exc}", flush=True)
             except NewsqaError as exc:  # e.g. the folder emptied: say so and keep watching
@@ -497,6 +494,8 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
     from index.store import list_versions, open_current
 
     where = settings.locations()
+    if settings.backend == "qdrant":
+        return _qdrant_status(settings, where, as_json)
     try:
         version = open_current(settings.index_dir, verify=_status_verification(settings.index_dir))
     except IndexNotFoundError as exc:
@@ -563,6 +562,36 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
     return 0
 
 
+def _qdrant_status(settings, where: dict, as_json: bool) -> int:  # noqa: ANN001
+    """Status of an index kept in Qdrant: the alias target, the complete versions and the current manifest."""
+    from index.errors import IndexNotFoundError
+
+    store = settings.version_store()
+    try:
+        version = store.open_current()
+    except IndexNotFoundError as exc:
+        print(f"newsqa: {exc}", file=sys.stderr)
+        return 1
+    m = version.manifest
+    info = {
+        "locations": where, "backend": "qdrant", "qdrant": settings.qdrant_url or "local mode", "alias": store.alias,
+        "version": version.name, "versions": store.list_versions(), "model": m["model"], "counts": m["counts"],
+        "dates": m.get("dates"), "sources": m.get("sources", []), "built": m.get("created"), "last_build": m.get("build"),
+        "bm25": m.get("bm25"),
+    }
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False, indent=1))
+        return 0
+    _print_locations(where)
+    print(f"index:    Qdrant {info['qdrant']}, alias {store.alias} → {version.name} (complete: {', '.join(info['versions'])})")
+    print(f"model:    {m['model']['name']} (dim {m['model']['dim']}, {m['model'].get('backend', 'torch')})")
+    print(f"contents: {m['counts']['articles']} articles, {m['counts']['chunks']} chunks, {len(info['sources'])} outlets")
+    dates = m.get("dates") or {}
+    print(f"dates:    {dates.get('min')} … {dates.get('max')}")
+    print(f"built:    {m.get('created')}")
+    return 0
+
+
 def _print_locations(where: dict) -> None:
     print(f"home:     {where['data_home']}")
     print(f".env:     {', '.join(where['env_files']) or 'none read'}")
@@ -572,11 +601,11 @@ def _print_locations(where: dict) -> None:
 
 def _searcher(settings):  # noqa: ANN001, ANN202
     from index.dense import set_search_threads
-    from index.store import check_model, open_current
+    from index.store import check_model
     from retrieval.search import Searcher
 
     set_search_threads(settings.faiss_threads)
-    version, embedder = open_current(settings.index_dir), settings.embedder()
+    version, embedder = settings.version_store().open_current(), settings.embedder()
     check_model(version, embedder)
     return Searcher(version, embedder, settings.search_config())
 

@@ -19,6 +19,7 @@ from index.embedder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, SentenceTra
 from index.home import HOME_ENV, data_home, fingerprint_cache
 from index.home import index_dir as home_index_dir
 from index.home import models_dir as home_models_dir
+from index.store import LocalStore, VersionStore
 from index.watch import WatchError, parse_duration
 from retrieval.search import SearchConfig
 
@@ -77,6 +78,19 @@ class Settings(BaseSettings):
     # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.
     test_pause_at: str | None = Field(None, validation_alias=_env("NEWSQA_TEST_PAUSE_AT"))
 
+    # Where the index lives: local files (FAISS + bm25s + SQLite in NEWSQA_INDEX_DIR) or a Qdrant deployment
+    # (docs/scale-out.md). With qdrant and no URL, Qdrant's local mode runs in-process in NEWSQA_QDRANT_PATH.
+    backend: str = Field("local", validation_alias=_env("NEWSQA_BACKEND"))
+    qdrant_url: str | None = Field(None, validation_alias=_env("NEWSQA_QDRANT_URL"))
+    qdrant_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEWSQA_QDRANT_API_KEY", "newsqa_qdrant_api_key", "QDRANT_API_KEY", "qdrant_api_key")
+    )
+    qdrant_path: Path | None = Field(None, validation_alias=_env("NEWSQA_QDRANT_PATH"))  # local mode (None: INDEX_DIR/qdrant)
+    qdrant_prefix: str = Field("newsqa", validation_alias=_env("NEWSQA_QDRANT_PREFIX"))
+    qdrant_shards: int = Field(1, ge=1, validation_alias=_env("NEWSQA_QDRANT_SHARDS"))
+    qdrant_replicas: int = Field(1, ge=1, validation_alias=_env("NEWSQA_QDRANT_REPLICAS"))
+    qdrant_write_consistency: int = Field(1, ge=1, validation_alias=_env("NEWSQA_QDRANT_WRITE_CONSISTENCY"))
+
     top_k: int = Field(5, validation_alias=_env("NEWSQA_TOP_K"))
     per_article: int = Field(2, validation_alias=_env("NEWSQA_PER_ARTICLE"))
     candidates: int = Field(100, validation_alias=_env("NEWSQA_CANDIDATES"))
@@ -111,6 +125,7 @@ class Settings(BaseSettings):
     followup_minutes: float = Field(10.0, validation_alias=_env("NEWSQA_FOLLOWUP_MINUTES"))
 
     _env_files: tuple[Path, ...] = PrivateAttr(())
+    _store: Any = PrivateAttr(None)
 
     def __init__(self, **values: Any) -> None:
         """Read the environment and both `.env` files (see env_files); keyword values win over all."""
@@ -199,6 +214,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"OPERATOR_IDS must be comma-separated numeric Telegram user ids, got {part!r}")
         return v
 
+    @field_validator("backend")
+    @classmethod
+    def _backend_name(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("local", "qdrant"):
+            raise ValueError(f"NEWSQA_BACKEND must be local or qdrant, got {v!r}")
+        return v
+
     @field_validator("inline_results")
     @classmethod
     def _inline_results(cls, v: int) -> int:
@@ -245,6 +268,21 @@ class Settings(BaseSettings):
             self.embedding_model, models_dir=self.models_dir, device=self.device, backend=self.embedding_backend,
             threads=self.threads, fingerprint_cache=fingerprint_cache(self.home),
         )
+
+    def version_store(self) -> VersionStore:
+        """Where the index versions live (one per Settings: Qdrant's local mode allows one client per folder)."""
+        if self._store is None:
+            if self.backend == "qdrant":
+                from index.qdrant_store import QdrantStore, connect
+
+                key = self.qdrant_api_key.get_secret_value() if self.qdrant_api_key else None
+                path = str(self.qdrant_path or self.index_dir / "qdrant")
+                client = connect(self.qdrant_url, None if self.qdrant_url else path, key)
+                self._store = QdrantStore(client, self.qdrant_prefix, self.qdrant_shards, self.qdrant_replicas,
+                                          self.qdrant_write_consistency)
+            else:
+                self._store = LocalStore(self.index_dir)
+        return self._store
 
     def build_options(self, full: bool = False) -> BuildOptions:
         """Options of an index build."""

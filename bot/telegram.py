@@ -139,7 +139,7 @@ class NewsBot:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.live = live or LiveSearcher(settings.index_dir, embedder, settings.search_config())
+        self.live = live or LiveSearcher(settings.version_store(), embedder, settings.search_config())
         self.store = store or CallbackStore(settings.bot_state_path)
         self.search = BotSearch(self.live, self.store, settings.top_k)
         self.conversations = Conversations(ContextStore(settings.bot_state_path, settings.followup_minutes * 60))
@@ -371,13 +371,13 @@ class NewsBot:
     def _update_index(self, lock_wait: float = 0.0) -> Any:
         from dataclasses import replace
 
-        from index.build import update_index
+        from bot.indexing import run_update
 
         if self._build_embedder is None:
             # Its own model instance: a long build never queues questions behind the search embedder.
             self._build_embedder = self.settings.embedder()
-        report = update_index(self.settings.corpus_dir, self.settings.index_dir, self._build_embedder,
-                              replace(self.settings.build_options(), lock_wait_seconds=lock_wait))
+        report = run_update(self.settings, self._build_embedder,
+                            replace(self.settings.build_options(), lock_wait_seconds=lock_wait))
         self.live.refresh()  # load the new version here, not in the next question
         return report
 
@@ -646,9 +646,7 @@ def run_bot(settings: Any) -> int:
         webhook_options(settings)  # complain about a missing URL now, not after loading the model
     elif settings.telegram_mode != "polling":
         raise BotSetupError(f"TELEGRAM_MODE must be polling or webhook, not {settings.telegram_mode!r}")
-    from index.store import open_current
-
-    open_current(settings.index_dir)  # a missing index is one clear line, before anything starts
+    settings.version_store().open_current()  # a missing index is one clear line, before anything starts
     me = asyncio.run(check_token(settings, token))  # fail fast, before the slow model load
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; run_polling needs one
     if not settings.threads:
