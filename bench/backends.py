@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -96,6 +97,7 @@ def main() -> int:
     quiet()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="dataset folder (default: Wikinews-ar from ../shared, else the shipped slice)")
+    ap.add_argument("--qdrant-url", help="a real Qdrant server or cluster instead of local mode (its figures are then a server's)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     header("backends: local files vs Qdrant (local mode)", args.smoke)
@@ -125,14 +127,14 @@ def main() -> int:
         t0 = time.perf_counter()
         local = update_index(data.root, base / "local", memo, opts, corpus=data.corpus)
         builds["local"] = time.perf_counter() - t0
-        store = QdrantStore(connect(path=str(base / "qdrant")), prefix="bench")
+        store = QdrantStore(connect(args.qdrant_url, str(base / "qdrant"), os.environ.get("QDRANT_API_KEY")), prefix=f"bench{os.getpid()}")
         t0 = time.perf_counter()
         update_qdrant(data.root, store, memo, base / "lock", opts, corpus=data.corpus)
         builds["qdrant"] = time.perf_counter() - t0
         n_chunks = local.total_chunks
         print(f"\nbuild from computed vectors, {n_chunks} chunks (stores only; embedding excluded):")
         for k, s in builds.items():
-            label = " (LOCAL MODE: not a server)" if k == "qdrant" else ""
+            label = " (LOCAL MODE: not a server)" if k == "qdrant" and not args.qdrant_url else ""
             print(f"  {k:7s} {s:7.2f}s  {n_chunks / s:8.1f} chunks/s{label}")
         print(f"  ratio qdrant-local-mode / local: {builds['local'] / builds['qdrant']:.2f}× the local rate")
 
@@ -164,7 +166,7 @@ def main() -> int:
                 s.answer(q.question, qvec=v)
                 times.append(time.perf_counter() - t0)
             lat[k] = times
-            label = " (LOCAL MODE: not a server)" if k == "qdrant" else ""
+            label = " (LOCAL MODE: not a server)" if k == "qdrant" and not args.qdrant_url else ""
             print(f"  {k:7s} p50 {percentile([x * 1000 for x in times], 50):7.1f} ms  p95 {percentile([x * 1000 for x in times], 95):7.1f} ms{label}")
         print(f"  ratio p50 qdrant-local-mode / local: {percentile(lat['qdrant'], 50) / percentile(lat['local'], 50):.1f}×")
 
@@ -180,8 +182,9 @@ def main() -> int:
             total += qb[name]
             print(f"  {name:22s} {qb[name]:10,.0f}")
         print(f"  {'total':22s} {total:10,.0f}   ({qb['sentences_per_chunk']:.1f} sentences, {qb['terms_per_chunk']:.0f} distinct terms per chunk)")
-        local_mode = sum(f.stat().st_size for f in (base / "qdrant").rglob("*") if f.is_file())
-        print(f"  (local mode's own folder, a pickle of the points: {local_mode / n_chunks:,.0f} per chunk, measured)")
+        if not args.qdrant_url:
+            local_mode = sum(f.stat().st_size for f in (base / "qdrant").rglob("*") if f.is_file())
+            print(f"  (local mode's own folder, a pickle of the points: {local_mode / n_chunks:,.0f} per chunk, measured)")
 
         # quality
         print("\nquality, fused (MRR@10 / quoteR@3):")
@@ -197,6 +200,10 @@ def main() -> int:
                     r = evaluate(s, sub, ["fused"], vecs, data.passage_level)["fused"]
                     parts.append(f"{half}/{lang} {r['MRR@10']:.3f}/{r['quoteR@3']:.3f} (n={r['n']})")
             print(f"  {k:7s} " + "  ".join(parts))
+        if args.qdrant_url:
+            for v in store.list_versions():
+                store.drop(v)  # leave the server as it was
+            store.client.delete_collection(store.manifests)
     return 0
 
 

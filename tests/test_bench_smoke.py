@@ -150,3 +150,16 @@ def test_ablation_prints_one_row_per_stage_on_the_shipped_slice(tmp_path: Path, 
     assert len(rows) == 5, proc.stdout  # one per stage
     cell = rf"{NUMBER} / {NUMBER} / {NUMBER}"
     assert all(len(re.findall(cell, row)) == 4 for row in rows), rows  # ar and en questions, halves A and B
+
+
+@pytest.mark.timeout(300)
+def test_backends_prints_both_backends_figures() -> None:
+    pytest.importorskip("qdrant_client")
+    out = run_bench("backends.py", timeout=280)
+    assert re.search(rf"local +{NUMBER}s +{NUMBER} chunks/s", out) and re.search(rf"qdrant +{NUMBER}s +{NUMBER} chunks/s \(LOCAL MODE", out), out
+    assert re.search(rf"ratio qdrant-local-mode / local: {NUMBER}", out), out
+    assert re.search(rf"dense top-10 identical \(rows, in order\): {NUMBER}", out), out
+    assert re.search(rf"lexical top-10 overlap: mean {NUMBER}", out), out
+    assert re.search(rf"qdrant +p50 +{NUMBER} ms +p95 +{NUMBER} ms \(LOCAL MODE", out), out
+    assert re.search(r"bytes per chunk, Qdrant server \(COMPUTED", out) and re.search(rf"total +{NUMBER}", out.replace(",", "")), out
+    assert re.search(rf"qdrant +A/\S+ {NUMBER}/{NUMBER}", out), out
