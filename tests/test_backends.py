@@ -19,7 +19,7 @@ import pytest
 from index.build import BuildOptions, BuildReport, update_index
 from index.errors import IndexCorruptError
 from index.store import IndexReader, LocalStore, list_versions
-from retrieval.search import Searcher
+from retrieval.search import LiveSearcher, Searcher
 from retrieval.types import SearchFilters
 
 pytest.importorskip("qdrant_client")
@@ -159,6 +159,8 @@ def test_switch_incremental_update_and_pruning(backend: Backend, tmp_path: Path,
     first = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
     assert first.switched and backend.current() == first.version and first.embedded_chunks == first.total_chunks
     before = Searcher(backend.open(), embedder)
+    live = LiveSearcher(backend.store or LocalStore(backend.index_dir), embedder, check_every=0)
+    assert live.get().version.name == first.version
     assert not before.answer("تطبيق لتعليم الأطفال من شركة النور والأمل", k=1).found or all(
         "النور" not in h.source.title for h in before.answer("تطبيق لتعليم الأطفال من شركة النور والأمل").hits
     )
@@ -172,6 +174,7 @@ def test_switch_incremental_update_and_pruning(backend: Backend, tmp_path: Path,
     new_chunks = second.total_chunks - first.total_chunks
     assert second.embedded_chunks == new_chunks > 0  # only the new article was embedded
     after = Searcher(backend.open(), embedder)
+    assert live.refresh().version.name == second.version  # a running bot follows CURRENT / the alias
     answer = after.answer("تطبيق لتعليم الأطفال من شركة النور والأمل", k=1)
     assert answer.found and "النور" in answer.hits[0].source.title
     assert "الفائدة" in after.answer("بكم رفع البنك المركزي سعر الفائدة؟", k=1).hits[0].quote.text  # kept, not lost
@@ -238,3 +241,36 @@ def test_qdrant_backend_sends_nothing_but_loopback_traffic(tmp_path: Path, embed
     assert Searcher(store.open_current(), embedder).answer("بكم رفع البنك المركزي سعر الفائدة؟").found
     inet = [a for a in loopback_only if isinstance(a, tuple)]
     assert inet == []  # local mode opens no network connection at all
+
+
+def test_qdrant_backend_from_the_command_line(tmp_path: Path, models_dir: Path) -> None:
+    """`NEWSQA_BACKEND=qdrant`: build, update, status and ask as a user runs them (local mode on disk, no server)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    corpus = corpus_of(tmp_path, "cbank-rates.txt")
+    (corpus / "broken.jsonl").write_text("{not json\n", encoding="utf-8")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NEWSQA_HOME": os.environ["NEWSQA_HOME"], "HF_HUB_OFFLINE": "1",
+           "NEWSQA_MODELS_DIR": str(models_dir), "NEWSQA_INDEX_DIR": str(tmp_path / "idx"), "NEWSQA_CORPUS_DIR": str(corpus),
+           "NEWSQA_BACKEND": "qdrant", "NEWSQA_QDRANT_PREFIX": "cli", "NEWSQA_TERMINAL_BIDI": "off"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    built = run("index", "build", "--no-progress")
+    assert built.returncode == 0, built.stderr
+    assert "rejected 1 input(s):\n  broken.jsonl: line 1: malformed JSON" in built.stdout and "now at v000001" in built.stdout
+    shutil.copy(TEST_CORPUS / "harbour-flood.txt", corpus / "harbour-flood.txt")
+    updated = run("index", "update", "--no-progress")
+    assert updated.returncode == 0, updated.stderr
+    assert "added 1, changed 0, removed 0, unchanged 1" in updated.stdout and "now at v000002" in updated.stdout
+    info = json.loads(run("index", "status", "--json").stdout)
+    assert info["backend"] == "qdrant" and info["version"] == "v000002" and info["versions"] == ["v000001", "v000002"]
+    assert info["counts"]["articles"] == 2 and info["alias"] == "cli_current"
+    asked = run("ask", "كم يوما توقفت الملاحة في ميناء الصيادين؟", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["hits"] and "الملاحة" in answer["hits"][0]["quote"] and answer["hits"][0]["source"] == "جريدة الساحل"
+    assert (tmp_path / "idx" / "qdrant").is_dir()  # local mode's folder beside where the local index would be
