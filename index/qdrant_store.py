@@ -49,7 +49,13 @@ def connect(url: str | None = None, path: str | None = None, api_key: str | None
             "(or NEWSQA_EXTRAS=dev,qdrant bash scripts/install.sh)"
         ) from None
     if url:
-        return QdrantClient(url=url, api_key=api_key or None, timeout=int(timeout))
+        client = QdrantClient(url=url, api_key=api_key or None, timeout=int(timeout), check_compatibility=False)
+        try:
+            client.get_collections()  # one cheap request: an unreachable server or a wrong key is said here, once
+        except Exception as exc:  # httpx/grpc errors, or an unexpected answer (401 for a wrong API key)
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise QdrantUnavailableError(f"Qdrant at {url} cannot be used: {reason} (NEWSQA_QDRANT_URL, NEWSQA_QDRANT_API_KEY)") from None
+        return client
     if path and path != ":memory:":
         return QdrantClient(path=path)
     return QdrantClient(location=":memory:")

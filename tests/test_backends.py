@@ -274,3 +274,16 @@ def test_qdrant_backend_from_the_command_line(tmp_path: Path, models_dir: Path) 
     answer = json.loads(asked.stdout)
     assert answer["hits"] and "الملاحة" in answer["hits"][0]["quote"] and answer["hits"][0]["source"] == "جريدة الساحل"
     assert (tmp_path / "idx" / "qdrant").is_dir()  # local mode's folder beside where the local index would be
+
+
+def test_unreachable_server_and_missing_client_are_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.qdrant_store import QdrantUnavailableError
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(QdrantUnavailableError, match=rf"Qdrant at http://127.0.0.1:{port} cannot be used: .*NEWSQA_QDRANT_URL"):
+        connect(f"http://127.0.0.1:{port}", timeout=2)
+    monkeypatch.setitem(__import__("sys").modules, "qdrant_client", None)
+    with pytest.raises(QdrantUnavailableError, match=r"pip install 'newsqa\[qdrant\]'"):
+        connect(path=":memory:")
