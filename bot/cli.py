@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
         b.add_argument("--no-progress", action="store_true", help="no progress bar")
         b.add_argument("--wait", type=_seconds, default=0.0, help="seconds to wait for another build to finish")
+        b.add_argument("--ray", action="store_true",
+                       help="embed with a Ray Data pipeline (needs the ray extra; see --address)")
+        b.add_argument("--address", metavar="ADDR",
+                       help="embed on the Ray cluster at ADDR, implies --ray (NEWSQA_RAY_ADDRESS, RAY_ADDRESS; "
+                            "default: a local instance)")
     wa = isub.add_parser("watch", help="update the index whenever the corpus folder changes (until Ctrl-C)")
     wa.add_argument("--corpus", type=Path, help="corpus folder (NEWSQA_CORPUS_DIR)")
     wa.add_argument("--index-dir", type=Path, help="index folder (NEWSQA_INDEX_DIR)")
@@ -212,7 +217,10 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         if args.index_command in ("build", "update"):
             if args.corpus:
                 settings.corpus_dir = args.corpus
-            return cmd_index_build(settings, full=args.index_command == "build", progress=not args.no_progress, wait=args.wait)
+            if args.address:
+                settings.ray_address = args.address
+            return cmd_index_build(settings, full=args.index_command == "build", progress=not args.no_progress, wait=args.wait,
+                                   ray=args.ray or bool(args.address))
         if args.index_command == "watch":
             if args.corpus:
                 settings.corpus_dir = args.corpus
@@ -285,14 +293,18 @@ def cmd_model_export_onnx(settings, out: Path | None, int8: bool) -> int:  # noq
     return 0
 
 
-def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0.0, embedder=None) -> int:  # noqa: ANN001
+def cmd_index_build(settings, full: bool, progress: bool = True, wait: float = 0.0, embedder=None, ray: bool = False) -> int:  # noqa: ANN001
     """Build or update the index, showing progress, then print the summary and every rejected input."""
     from dataclasses import replace
 
     from bot.indexing import run_update
 
+    if ray:
+        from index.ray_embed import import_ray
+
+        import_ray()  # not installed: say so now, before any work
     tick = _progress_printer(sys.stderr) if progress else None
-    opts = replace(settings.build_options(full=full), lock_wait_seconds=wait)
+    opts = replace(settings.build_options(full=full), lock_wait_seconds=wait, ray=ray)
     try:
         report = run_update(settings, embedder or settings.embedder(), opts, progress=tick)
     except KeyboardInterrupt:

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     late_chunking: bool = Field(False, validation_alias=_env("NEWSQA_LATE_CHUNKING"))
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
+    # The Ray cluster `newsqa index build --ray` embeds on (else RAY_ADDRESS, else a local instance); e.g. ray://head:10001
+    ray_address: str | None = Field(None, validation_alias=_env("NEWSQA_RAY_ADDRESS"))
     # Test-only: make builds stop at embedding|writing|switch so crash tests can kill them there.
     test_pause_at: str | None = Field(None, validation_alias=_env("NEWSQA_TEST_PAUSE_AT"))
 
@@ -297,6 +299,7 @@ class Settings(BaseSettings):
             pause_at=self.test_pause_at,
             sentence_vectors=self.sentence_vectors,
             late_chunking=self.late_chunking,
+            ray_address=self.ray_address or None,
         )
 
     def search_config(self) -> SearchConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -31,8 +32,10 @@ from index.errors import (
     IndexLockedError,
     IndexReadOnlyError,
     ModelMismatchError,
+    RayBuildError,
 )
 from index.integrity import Problem, check_files, checksum_files, fsync_tree, seal_manifest
+from index.ray_embed import encode_passages_on_ray, ray_session
 from index.store import (
     CURRENT,
     FORMAT_VERSION,
@@ -158,6 +161,9 @@ class BuildOptions:
     # sentence (NEWSQA_LATE_CHUNKING; where the model is mean-pooled, index/late_chunking.py). Off by
     # default: it costs English questions over Arabic news quote recall (bench/RESULTS.md).
     late_chunking: bool = False
+    # Embed on Ray (index/ray_embed.py): the cluster at ray_address (NEWSQA_RAY_ADDRESS, RAY_ADDRESS), else a local instance.
+    ray: bool = False
+    ray_address: str | None = None
 
 
 def sentence_method(embedder: Embedder, opts: BuildOptions) -> str | None:
@@ -504,7 +510,8 @@ def update_index(
         final = index_dir / VERSIONS / name
         tmp.mkdir(parents=True)
         try:
-            _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, index_dir)
+            with ray_session(opts.ray_address) if opts.ray else contextlib.nullcontext():
+                _write_version(tmp, articles, plan, prev, embedder, dim, opts, report, progress, index_dir)
             _claim_version_name(index_dir, name)
             os.rename(tmp, final)
             fsync_dir(index_dir / VERSIONS)
@@ -602,6 +609,18 @@ def _embed_by_length(
     for a in plan.embed_article:
         pending[a] = pending.get(a, 0) + 1
     articles_to_embed = len(pending)
+    if opts.ray and late:
+        raise RayBuildError("late chunking (NEWSQA_LATE_CHUNKING) cannot be combined with --ray yet; turn one off")
+    if opts.ray and to_embed:  # the workers load their own copies of the model: none is loaded here
+        embed_started = time.perf_counter()
+        texts = [to_embed[i].embed_text for i in order]
+        new_vectors[order] = encode_passages_on_ray(embedder, texts, batch_size, address=opts.ray_address)
+        report.embedded_chunks += len(to_embed)
+        if progress:
+            progress(BuildProgress("embedding", len(to_embed), len(to_embed), articles_to_embed, articles_to_embed,
+                                   time.perf_counter() - embed_started))
+        _pause_point(opts, index_dir, "embedding")
+        return new_vectors, None, articles_to_embed, embed_started
     load = getattr(embedder, "load", None)
     if to_embed and load is not None:
         load()  # a model load is not embedding: keep it out of the rates and the time left
@@ -677,8 +696,10 @@ def _write_sentence_vectors(
             out[a:b] = new_units[ref].astype(np.float16)
             continue
         todo.extend((a + i, t) for i, t in enumerate(texts_of[row]))
-    if todo:
-        vecs = encode_sorted(embedder, [t for _, t in todo], dim, opts.batch_size)
+    if todo:  # with Ray the sentences go through the same pipeline as the chunks
+        texts = [t for _, t in todo]
+        vecs = (encode_passages_on_ray(embedder, texts, opts.batch_size, address=opts.ray_address) if opts.ray
+                else encode_sorted(embedder, texts, dim, opts.batch_size))
         for (i, _), v in zip(todo, vecs):
             out[i] = v.astype(np.float16)
     out.flush()

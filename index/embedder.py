@@ -245,6 +245,21 @@ class SentenceTransformerEmbedder:
         self._onnx_queries: Any = None
         self._prompts: dict[str, str] = {}
 
+    def spec(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this embedder elsewhere (a Ray worker): settings, never the loaded model.
+
+        Device and backend go resolved, so every worker encodes as this one would and the manifest stays true.
+        """
+        return {
+            "name": self.name, "models_dir": str(self.models_dir), "device": self.device, "backend": self.backend,
+            "max_seq_length": self.max_seq_length, "threads": self.threads,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> SentenceTransformerEmbedder:
+        """The embedder a `spec()` describes, not loaded yet."""
+        return cls(**{**spec, "models_dir": Path(spec["models_dir"])})
+
     @property
     def device(self) -> str:
         """The device encoding runs on: the requested one, or the CPU when a requested GPU is absent."""

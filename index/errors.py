@@ -63,3 +63,11 @@ class IndexDamagedError(IndexCorruptError):
         self.reason = reason
         what = f"index version {version}" if version else f"the index in {where}" if where else "the index"
         super().__init__(f"{what} is damaged ({file}: {reason}); run newsqa index update to rebuild")
+
+
+class RayUnavailableError(NewsqaError):
+    """A build on Ray was asked for, but Ray (with Ray Data) is not installed here."""
+
+
+class RayBuildError(NewsqaError):
+    """A build on Ray cannot go ahead: the cluster is unreachable, the pipeline failed, or the options do not combine."""
