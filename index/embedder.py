@@ -253,12 +253,14 @@ class SentenceTransformerEmbedder:
         return {
             "name": self.name, "models_dir": str(self.models_dir), "device": self.device, "backend": self.backend,
             "max_seq_length": self.max_seq_length, "threads": self.threads,
+            "fingerprint_cache": str(self.fingerprint_cache) if self.fingerprint_cache else None,
         }
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> SentenceTransformerEmbedder:
         """The embedder a `spec()` describes, not loaded yet."""
-        return cls(**{**spec, "models_dir": Path(spec["models_dir"])})
+        cache = spec.get("fingerprint_cache")
+        return cls(**{**spec, "models_dir": Path(spec["models_dir"]), "fingerprint_cache": Path(cache) if cache else None})
 
     @property
     def device(self) -> str:

@@ -71,6 +71,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield ray
         return
     target = ray_address(address)
+    levels = _quiet_logs()
     quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if target:
@@ -79,6 +80,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             with _single_machine(ray):
                 ray.init(num_cpus=num_cpus, _node_ip_address=LOOPBACK, **quiet)
     except Exception as exc:  # unreachable, refused, wrong token: one story for the user
+        _restore_logs(levels)
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
         hint = (" (a cluster started with `ray start` wants RAY_AUTH_MODE=token and its token here too)"
                 if target else "")
@@ -88,10 +90,28 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield ray
     finally:
         ray.shutdown()
+        _restore_logs(levels)
+
+
+_RAY_LOGGERS = ("ray", "ray.data")
+
+
+def _quiet_logs() -> dict[str, int]:
+    """Ray's notices (token mode, progress, plans) only with -v: a build prints its own progress. Returns the old levels."""
+    levels = {name: logging.getLogger(name).level for name in _RAY_LOGGERS}
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        for name in _RAY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    return levels
+
+
+def _restore_logs(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def _quiet_data(ray: Any) -> None:
-    """No Ray Data progress bars or plan printouts in a build's output (the build reports its own progress)."""
+    """No Ray Data progress bars or plan printouts in a build's output."""
     import warnings
 
     with warnings.catch_warnings():  # Ray Data's own defaults trip its deprecation warnings
@@ -99,8 +119,6 @@ def _quiet_data(ray: Any) -> None:
         ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    if not logging.getLogger().isEnabledFor(logging.INFO):
-        logging.getLogger("ray").setLevel(logging.WARNING)
 
 
 def _first_line(exc: BaseException) -> str:
