@@ -43,6 +43,16 @@ def test_build_throughput_prints_chunks_per_second_and_the_ratio() -> None:
     assert "new default: backend onnx on" in out, out  # the new default really is the ONNX backend
 
 
+@pytest.mark.timeout(300)
+def test_ray_build_prints_chunks_per_second_plain_and_on_ray_and_the_ratio() -> None:
+    pytest.importorskip("ray.data")
+    out = run_bench("ray_build.py", timeout=280)
+    for name in ("plain", "ray", "ray, warm"):
+        assert re.search(rf"{re.escape(name)} +: +{NUMBER}s +{NUMBER} chunks/s", out), (name, out)
+    assert re.search(rf"ratio ray / plain: {NUMBER}x", out), out
+    assert re.search(r"largest vector difference ray vs plain: [0-9.e+-]+", out), out
+
+
 @pytest.mark.timeout(200)
 def test_query_latency_prints_every_stage_and_the_batching_ratio(built_index: Path) -> None:
     out = run_bench("query_latency.py", "--index-dir", str(built_index))
