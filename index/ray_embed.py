@@ -75,12 +75,19 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if target:
-            ray.init(address=target, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+            host_port = _host_port(target)
+            _check_reachable(host_port)
+            # Ray rewrites a loopback address to the machine's own, where a cluster on loopback does not listen
+            loopback = host_port is not None and _is_loopback(host_port[0])
+            with _single_machine(ray) if loopback else contextlib.nullcontext():
+                ray.init(address=target, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
         else:
             with _single_machine(ray):
                 ray.init(num_cpus=num_cpus, _node_ip_address=LOOPBACK, **quiet)
     except Exception as exc:  # unreachable, refused, wrong token: one story for the user
         _restore_logs(levels)
+        if isinstance(exc, RayBuildError):
+            raise
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
         hint = (" (a cluster started with `ray start` wants RAY_AUTH_MODE=token and its token here too)"
                 if target else "")
@@ -91,6 +98,35 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     finally:
         ray.shutdown()
         _restore_logs(levels)
+
+
+REACH_SECONDS = 5.0
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a `host:port` or `ray://host:port` address; None for `auto` and other forms."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    return (host.strip("[]"), int(port)) if sep and host and port.isdigit() else None
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def _check_reachable(host_port: tuple[str, int] | None) -> None:
+    """RayBuildError within seconds when nothing listens at the address (Ray itself retries for minutes)."""
+    import socket
+
+    if host_port is None:
+        return
+    try:
+        socket.create_connection(host_port, timeout=REACH_SECONDS).close()
+    except OSError as exc:
+        raise RayBuildError(
+            f"cannot reach the Ray cluster at {host_port[0]}:{host_port[1]}: {(exc.strerror or str(exc)).lower()} "
+            f"(is `ray start --head` running there? see --address, NEWSQA_RAY_ADDRESS, RAY_ADDRESS)"
+        ) from None
 
 
 _RAY_LOGGERS = ("ray", "ray.data")

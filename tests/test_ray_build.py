@@ -171,3 +171,16 @@ def test_the_address_comes_from_the_flag_the_setting_or_ray_address(monkeypatch:
     assert ray_address(None) == "127.0.0.1:6379" and ray_address("127.0.0.1:7000") == "127.0.0.1:7000"
     monkeypatch.setenv("NEWSQA_RAY_ADDRESS", "ray://127.0.0.1:10001")
     assert Settings(_env_file=None).build_options().ray_address == "ray://127.0.0.1:10001"
+
+
+def test_an_unreachable_cluster_is_said_within_seconds() -> None:
+    import socket
+
+    from index.ray_embed import _check_reachable, _host_port
+
+    assert _host_port("ray://127.0.0.1:10001") == ("127.0.0.1", 10001) and _host_port("auto") is None
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(RayBuildError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+            _check_reachable(_host_port(f"127.0.0.1:{port}"))
