@@ -184,3 +184,23 @@ def test_an_unreachable_cluster_is_said_within_seconds() -> None:
         port = s.getsockname()[1]
         with pytest.raises(RayBuildError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
             _check_reachable(_host_port(f"127.0.0.1:{port}"))
+
+
+def test_a_qdrant_build_on_ray_answers_as_the_plain_one(
+    ray_instance, tmp_path: Path, combined_corpus: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys  # noqa: ANN001
+) -> None:
+    import json
+
+    pytest.importorskip("qdrant_client")
+    monkeypatch.setenv("NEWSQA_BACKEND", "qdrant")  # Qdrant's local mode, in each index folder
+    monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
+    got = {}
+    for name, flags in (("plain", []), ("ray", ["--ray"])):
+        index_dir = str(tmp_path / name)
+        assert main(["index", "build", *flags, "--no-progress", "--corpus", str(combined_corpus), "--index-dir", index_dir]) == 0
+        capsys.readouterr()
+        got[name] = []
+        for q in QUESTIONS:
+            assert main(["ask", q, "--json", "--index-dir", index_dir]) == 0
+            got[name].append([(h["article_id"], h["quote"]) for h in json.loads(capsys.readouterr().out)["hits"]])
+    assert all(got["plain"]) and got["plain"] == got["ray"]
