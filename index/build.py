@@ -656,6 +656,13 @@ def _embed_by_length(
     return new_vectors, (new_units if late else None), articles_to_embed, embed_started
 
 
+def encode_texts(embedder: Embedder, texts: list[str], dim: int, opts: BuildOptions) -> np.ndarray:
+    """Passage vectors of `texts` in their order: on Ray when the build asks for it, else here, by length."""
+    if opts.ray and texts:
+        return encode_passages_on_ray(embedder, texts, opts.batch_size, address=opts.ray_address)
+    return encode_sorted(embedder, texts, dim, opts.batch_size)
+
+
 def encode_sorted(embedder: Embedder, texts: list[str], dim: int, batch_size: int) -> np.ndarray:
     """Passage vectors of `texts` in their order, encoded in batches of similar length (no padding waste)."""
     out = np.zeros((len(texts), dim), dtype=np.float32)
@@ -697,9 +704,7 @@ def _write_sentence_vectors(
             continue
         todo.extend((a + i, t) for i, t in enumerate(texts_of[row]))
     if todo:  # with Ray the sentences go through the same pipeline as the chunks
-        texts = [t for _, t in todo]
-        vecs = (encode_passages_on_ray(embedder, texts, opts.batch_size, address=opts.ray_address) if opts.ray
-                else encode_sorted(embedder, texts, dim, opts.batch_size))
+        vecs = encode_texts(embedder, [t for _, t in todo], dim, opts)
         for (i, _), v in zip(todo, vecs):
             out[i] = v.astype(np.float16)
     out.flush()

@@ -8,6 +8,7 @@ keep theirs; a full rebuild (`--full`) computes it afresh.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from index.build import (
     _pause_point,
     _Plan,
     _reusable,
-    encode_sorted,
+    encode_texts,
     plan_changes,
     sentence_method,
     unchanged,
@@ -39,6 +40,7 @@ from index.build import (
 from index.chunking import chunk_sentences
 from index.embedder import Embedder, model_fingerprint_of
 from index.errors import IndexCorruptError
+from index.ray_embed import ray_session
 from index.qdrant_store import QdrantStore, QdrantVersion, epoch_minutes
 from index.sparse import B, K1, document_vector
 from index.store import FORMAT_VERSION
@@ -78,7 +80,8 @@ def update_qdrant(
         name = store.next_version_name()
         store.claim(name)
         try:
-            manifest = _write(store, name, articles, plan, prev, embedder, dim, opts, report, progress, lock_dir)
+            with ray_session(opts.ray_address) if opts.ray else contextlib.nullcontext():  # one session, both pipelines
+                manifest = _write(store, name, articles, plan, prev, embedder, dim, opts, report, progress, lock_dir)
             _pause_point(opts, lock_dir, "switch")
             store.write_manifest(name, manifest)
             _verify(store, name)
@@ -219,7 +222,7 @@ def _new_sentence_vectors(
         for c, a in zip(plan.to_embed, plan.embed_article)
     ]
     flat = [t for ts in texts_of for t in ts]
-    vecs = encode_sorted(embedder, flat, dim, opts.batch_size) if flat else np.zeros((0, dim), np.float32)
+    vecs = encode_texts(embedder, flat, dim, opts)  # on Ray with --ray, as the chunks
     bounds = np.cumsum([0] + [len(ts) for ts in texts_of])
     return [vecs[bounds[i] : bounds[i + 1]] for i in range(len(texts_of))]
 
