@@ -39,7 +39,7 @@ from index.build import (
 )
 from index.chunking import chunk_sentences
 from index.embedder import Embedder, model_fingerprint_of
-from index.errors import IndexCorruptError
+from index.errors import IndexCorruptError, NewsqaError
 from index.ray_embed import ray_session
 from index.qdrant_store import QdrantStore, QdrantVersion, epoch_minutes
 from index.sparse import B, K1, document_vector
@@ -67,10 +67,10 @@ def update_qdrant(
         store.clean_abandoned()
         loaded = corpus if corpus is not None else load_corpus(corpus_dir, opts.max_article_bytes)
         report = BuildReport(version=store.current_name(), switched=False, rejected=loaded.rejected, notices=loaded.notices)
-        prev = store.open_current() if report.version else None
+        prev, distrust = _previous(store, report.version)
         dim = embedder.dim
         reuse, reason = _reusable(prev, embedder, dim, opts)
-        report.full_rebuild_reason = None if reuse else reason
+        report.full_rebuild_reason = None if reuse else (distrust or reason)
         known = _previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
         if unchanged(plan, reuse, report, moved):
@@ -95,6 +95,21 @@ def update_qdrant(
         store.prune(opts.keep_versions)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _previous(store: QdrantStore, current: str | None) -> tuple[QdrantVersion | None, str | None]:
+    """The current version when its collections answer and agree with its manifest, else (None, why not)."""
+    if current is None:
+        return None, None
+    try:
+        prev = store.open_current()
+        _verify(store, prev.name)
+    except (NewsqaError, KeyError, ValueError) as exc:
+        return None, f"previous version {current} cannot be reused ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    except Exception as exc:  # the engine's own errors (a collection gone): a full rebuild, never a failed update
+        log.info("previous Qdrant version unreadable", exc_info=True)
+        return None, f"previous version {current} is unreadable ({type(exc).__name__})"
+    return prev, None
 
 
 def _previous_rows(prev: QdrantVersion) -> PreviousRows:

@@ -287,3 +287,20 @@ def test_unreachable_server_and_missing_client_are_one_clear_line(monkeypatch: p
     monkeypatch.setitem(__import__("sys").modules, "qdrant_client", None)
     with pytest.raises(QdrantUnavailableError, match=r"pip install 'newsqa\[qdrant\]'"):
         connect(path=":memory:")
+
+
+def test_a_damaged_qdrant_version_costs_a_full_rebuild_not_the_update(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    from qdrant_client import models
+
+    backend = Backend("qdrant", tmp_path)
+    store = backend.store
+    assert store is not None
+    corpus = corpus_of(tmp_path, "cbank-rates.txt", "harbour-flood.txt")
+    first = backend.build(corpus, embedder)
+    chunks = store.collection(first.version or "", "chunks")
+    store.client.delete(chunks, models.PointIdsList(points=[0]), wait=True)  # a point lost from the current version
+    shutil.copy(TEST_CORPUS / "symbols-company.txt", corpus / "symbols-company.txt")
+    second = backend.build(corpus, embedder)
+    assert second.switched and "cannot be reused" in (second.full_rebuild_reason or "")
+    assert second.embedded_chunks == second.total_chunks  # nothing copied from the damaged version
+    assert Searcher(backend.open(), embedder).answer("بكم رفع البنك المركزي سعر الفائدة؟", k=1).found
