@@ -300,7 +300,7 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
         a = searcher.answer(q)
         for name in STAGES:  # a declined question skips the later stages: 0 there, so every list lines up
             stages.setdefault(name, []).append(a.timings.get(name, 0.0))
-        if "total" in a.timings and searcher.lexicon.weigh(analyse(q)).known_share >= 0.5:
+        if "total" in a.timings and searcher.backend.weigh(analyse(q)).known_share >= 0.5:
             worded.append(a.timings["total"])
     recall, recall_raw = [], []
     raw = DenseParams(exact_rerank=False)

@@ -252,6 +252,11 @@ class _Lru(OrderedDict):
 CHUNK_FIELDS = ["chunk_id", "article_row", "ord", "section", "start", "end"]
 
 
+def _chunk_record(row: int, payload: dict) -> ChunkRecord:
+    return ChunkRecord(int(row), payload["chunk_id"], int(payload["article_row"]), int(payload["ord"]), payload.get("section"),
+                       int(payload["start"]), int(payload["end"]))
+
+
 class QdrantVersion:
     """One complete version read from Qdrant: what the answer pipeline asks of a version, by row."""
 
@@ -285,35 +290,31 @@ class QdrantVersion:
     # --- records -------------------------------------------------------------------------
     def remember_chunk(self, row: int, payload: dict) -> ChunkRecord:
         """Keep a chunk's record from a search hit's payload (saves fetching it again)."""
-        rec = ChunkRecord(int(row), payload["chunk_id"], int(payload["article_row"]), int(payload["ord"]), payload.get("section"),
-                          int(payload["start"]), int(payload["end"]))
+        rec = _chunk_record(row, payload)
         with self._lock:
             self._chunks.put(int(row), rec)
         return rec
 
+    def _cached(self, cache: _Lru, collection: str, row: int, fields: Any, make: Any) -> Any:
+        """A record by row: from `cache`, else fetched from `collection` (payload `fields`), made and kept."""
+        with self._lock:
+            found = cache.get(int(row))
+        if found is not None:
+            return found
+        got = self.client.retrieve(collection, [int(row)], with_payload=fields)
+        if not got:
+            raise KeyError(row)
+        value = make(got[0].payload)
+        with self._lock:
+            cache.put(int(row), value)
+        return value
+
     def chunk(self, row: int) -> ChunkRecord:
         """One chunk by row (= point id)."""
-        with self._lock:
-            rec = self._chunks.get(int(row))
-        if rec is not None:
-            return rec
-        got = self.client.retrieve(self.chunks, [int(row)], with_payload=CHUNK_FIELDS)
-        if not got:
-            raise KeyError(row)
-        return self.remember_chunk(row, got[0].payload)
+        return self._cached(self._chunks, self.chunks, row, CHUNK_FIELDS, lambda p: _chunk_record(row, p))
 
     def _article_payload(self, row: int) -> dict:
-        with self._lock:
-            cached = self._articles.get(int(row))
-        if cached is not None:
-            return cached
-        got = self.client.retrieve(self.articles, [int(row)], with_payload=True)
-        if not got:
-            raise KeyError(row)
-        payload = dict(got[0].payload)
-        with self._lock:
-            self._articles.put(int(row), payload)
-        return payload
+        return self._cached(self._articles, self.articles, row, True, dict)
 
     def article(self, row: int) -> ArticleRecord:
         """One article by row, its original text included."""
