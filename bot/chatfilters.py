@@ -53,15 +53,16 @@ class Outlet:
 
 
 def outlets(version: IndexReader) -> list[Outlet]:
-    """Every outlet of an index version, most articles first."""
-    dates = version.article_dates
-    by: dict[str, list[int]] = {}
-    for row, name in enumerate(version.article_sources):
-        by.setdefault(name, []).append(row)
-    out = [
-        Outlet(name, len(rows), _dt(dates[rows].min()), _dt(dates[rows].max()))
-        for name, rows in by.items()
-    ]
+    """Every outlet of an index version, most articles first (a backend that can summarise them itself does)."""
+    summary = getattr(version, "outlet_summary", None)
+    if summary is not None:
+        out = [Outlet(name, n, first, last) for name, n, first, last in summary()]
+    else:
+        dates = version.article_dates
+        by: dict[str, list[int]] = {}
+        for row, name in enumerate(version.article_sources):
+            by.setdefault(name, []).append(row)
+        out = [Outlet(name, len(rows), _dt(dates[rows].min()), _dt(dates[rows].max())) for name, rows in by.items()]
     return sorted(out, key=lambda o: (-o.articles, o.name))
 
 

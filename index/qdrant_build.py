@@ -148,7 +148,9 @@ def _create(store: QdrantStore, name: str, dim: int, sentences: bool) -> None:
         for field, kind in (("source", models.PayloadSchemaType.KEYWORD), ("date", models.PayloadSchemaType.INTEGER),
                             ("article_id", models.PayloadSchemaType.KEYWORD)):
             client.create_payload_index(chunks, field, kind, wait=True)
-        client.create_payload_index(articles, "id", models.PayloadSchemaType.KEYWORD, wait=True)
+        for field, kind in (("id", models.PayloadSchemaType.KEYWORD), ("source", models.PayloadSchemaType.KEYWORD),
+                            ("minutes", models.PayloadSchemaType.INTEGER)):  # lookups by id; /sources' facets and order_by
+            client.create_payload_index(articles, field, kind, wait=True)
 
 
 def _write(
@@ -263,7 +265,8 @@ def _write_articles(store: QdrantStore, name: str, articles: list[Article], plan
         models.PointStruct(
             id=row, vector={},
             payload={
-                "id": a.id, "title": a.title, "source": a.source, "date": a.date.isoformat(sep=" "), "url": a.url, "path": a.path,
+                "id": a.id, "title": a.title, "source": a.source, "date": a.date.isoformat(sep=" "), "minutes": epoch_minutes(a.date),
+                "url": a.url, "path": a.path,
                 "encoding": a.encoding, "content_hash": a.content_hash, "body": a.body,
                 "paragraphs": [[p.start, p.end, p.heading] for p in a.paragraphs], "chunks": next(rows),
             },

@@ -389,5 +389,21 @@ class QdrantVersion:
             self.__dict__["_dates"] = np.array(dates, dtype="datetime64[m]")
         return self.__dict__["_dates"]
 
+    def outlet_summary(self) -> list[tuple[str, int, datetime, datetime]]:
+        """(outlet, articles, first date, last date) of each outlet, asked of the engine (facet counts, then the first
+        and last article by date), so /sources never reads every article of a large archive."""
+        from qdrant_client import models
+
+        out = []
+        for hit in self.client.facet(self.articles, key="source", limit=10_000, exact=True).hits:
+            flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=hit.value))])
+            ends = []
+            for direction in (models.Direction.ASC, models.Direction.DESC):
+                points, _ = self.client.scroll(self.articles, scroll_filter=flt, limit=1, with_payload=["date"],
+                                               order_by=models.OrderBy(key="minutes", direction=direction))
+                ends.append(datetime.fromisoformat(points[0].payload["date"]))
+            out.append((str(hit.value), int(hit.count), ends[0], ends[1]))
+        return out
+
     def close(self) -> None:
         """Nothing to release: the client belongs to the store."""

@@ -304,3 +304,12 @@ def test_a_damaged_qdrant_version_costs_a_full_rebuild_not_the_update(tmp_path: 
     assert second.switched and "cannot be reused" in (second.full_rebuild_reason or "")
     assert second.embedded_chunks == second.total_chunks  # nothing copied from the damaged version
     assert Searcher(backend.open(), embedder).answer("بكم رفع البنك المركزي سعر الفائدة؟", k=1).found
+
+
+def test_outlets_summary_agrees(pair: dict[str, Searcher]) -> None:
+    """/sources: Qdrant summarises outlets with facets and ordered scrolls; the local store from its columns."""
+    from bot.chatfilters import outlets
+
+    local, qdrant = outlets(pair["local"].version), outlets(pair["qdrant"].version)
+    assert local == qdrant and len(local) == 5
+    assert hasattr(pair["qdrant"].version, "outlet_summary")
