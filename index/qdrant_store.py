@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -374,20 +375,15 @@ class QdrantVersion:
             values[int(p.id)] = p.payload[field]
         return values
 
-    @property
+    @cached_property
     def article_sources(self) -> list[str]:
-        """Outlet of each article row (read once per version)."""
-        if "_sources" not in self.__dict__:
-            self.__dict__["_sources"] = [str(s) for s in self._article_column("source")]
-        return self.__dict__["_sources"]
+        """Outlet of each article row (read once per version; /sources uses outlet_summary instead)."""
+        return [str(s) for s in self._article_column("source")]
 
-    @property
+    @cached_property
     def article_dates(self) -> np.ndarray:
         """Article dates as numpy datetime64[m], by article row (read once per version)."""
-        if "_dates" not in self.__dict__:
-            dates = [str(d).replace(" ", "T") for d in self._article_column("date")]
-            self.__dict__["_dates"] = np.array(dates, dtype="datetime64[m]")
-        return self.__dict__["_dates"]
+        return np.array([str(d).replace(" ", "T") for d in self._article_column("date")], dtype="datetime64[m]")
 
     def outlet_summary(self) -> list[tuple[str, int, datetime, datetime]]:
         """(outlet, articles, first date, last date) of each outlet, asked of the engine (facet counts, then the first

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.dense import DenseParams
+from index.qdrant_store import QdrantVersion
 from index.store import IndexVersion
 from retrieval.candidates import LexicalSide, dense_candidates, filter_mask
 from retrieval.query import Query, TermWeights
@@ -76,8 +77,8 @@ class LocalBackend:
 
 def backend_for(version: Any) -> SearchBackend:
     """The backend that searches a loaded version: Qdrant's for a QdrantVersion, else the local files'."""
-    if getattr(version, "store", None) is not None and type(version).__name__ == "QdrantVersion":
-        from retrieval.qdrant_search import QdrantBackend
+    if isinstance(version, QdrantVersion):
+        from retrieval.qdrant_search import QdrantBackend  # imports qdrant-client's models: only when used
 
         return QdrantBackend(version)
     return LocalBackend(version)

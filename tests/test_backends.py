@@ -313,3 +313,5 @@ def test_outlets_summary_agrees(pair: dict[str, Searcher]) -> None:
     local, qdrant = outlets(pair["local"].version), outlets(pair["qdrant"].version)
     assert local == qdrant and len(local) == 5
     assert hasattr(pair["qdrant"].version, "outlet_summary")
+    q, loc = pair["qdrant"].version, pair["local"].version
+    assert q.article_sources == loc.article_sources and (q.article_dates == loc.article_dates).all()
