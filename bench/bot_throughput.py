@@ -159,18 +159,29 @@ class StageClock:
                 clock.add("search total", result.timings["total"])
             return result
 
-        def timed_render(*a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return render(*a, **kw)
-            finally:
-                clock.add("render", time.perf_counter() - t)
+        def timed(fn: Any, stage: str) -> Any:
+            """fn, its every call's duration added to `stage`."""
 
-        def timed_page(self: Any, *a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
-            result = page(self, *a, **kw)
-            clock.add("page", time.perf_counter() - t)
-            return result
+            def call(*a: Any, **kw: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    clock.add(stage, time.perf_counter() - t)
+
+            return call
+
+        def timed_async(fn: Any, stage: str) -> Any:
+            """The coroutine function fn, each await's duration added to `stage`."""
+
+            async def call(*a: Any, **kw: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return await fn(*a, **kw)
+                finally:
+                    clock.add(stage, time.perf_counter() - t)
+
+            return call
 
         async def timed_run_sync(self: Any, fn: Any, *args: Any) -> Any:
             queued = time.perf_counter()
@@ -181,41 +192,20 @@ class StageClock:
 
             return await run_sync(self, started, *args)
 
-        async def timed_handler(self: Any, *a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return await handler(self, *a, **kw)
-            finally:
-                clock.add("handler total", time.perf_counter() - t)
-
-        async def timed_send(self: Any, *a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return await send(self, *a, **kw)
-            finally:
-                clock.add("sendMessage", time.perf_counter() - t)
-
         encode_async, encode_batch = QueryBatcher.encode_async, QueryBatcher._encode
-
-        async def timed_encode_async(self: Any, question: str) -> Any:
-            t = time.perf_counter()
-            try:
-                return await encode_async(self, question)
-            finally:
-                clock.add("shared embed", time.perf_counter() - t)
 
         def timed_encode_batch(self: Any, batch: list) -> None:
             clock.add("embed batch size", len(batch) / 1000)  # shown in the ms columns as the size itself
             encode_batch(self, batch)
 
-        QueryBatcher.encode_async = timed_encode_async  # type: ignore[method-assign]
+        QueryBatcher.encode_async = timed_async(encode_async, "shared embed")  # type: ignore[method-assign]
         QueryBatcher._encode = timed_encode_batch  # type: ignore[method-assign]
         Searcher.answer = timed_answer  # type: ignore[method-assign]
-        searching.render_page = timed_render  # type: ignore[assignment]
-        searching.BotSearch.page = timed_page  # type: ignore[method-assign]
+        searching.render_page = timed(render, "render")
+        searching.BotSearch.page = timed(page, "page")  # type: ignore[method-assign]
         telegram_mod.NewsBot.run_sync = timed_run_sync  # type: ignore[method-assign]
-        telegram_mod.NewsBot.answer_question = timed_handler  # type: ignore[method-assign]
-        ExtBot.send_message = timed_send  # type: ignore[method-assign]
+        telegram_mod.NewsBot.answer_question = timed_async(handler, "handler total")  # type: ignore[method-assign]
+        ExtBot.send_message = timed_async(send, "sendMessage")  # type: ignore[method-assign]
 
     def summary(self) -> dict[str, tuple[float, float]]:
         """Stage → (mean ms, p50 ms); `keys` is the page's time outside search and rendering."""
