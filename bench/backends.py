@@ -75,14 +75,14 @@ def qdrant_server_bytes(store, version) -> dict[str, float]:  # noqa: ANN001
     dim = version.dim
     dense = sents = sparse_nnz = payload = 0
     n = 0
-    for p in store._scroll(version.chunks, with_payload=True, with_vectors=True):
+    for p in store.scroll_all(version.chunks, with_payload=True, with_vectors=True):
         n += 1
         dense += dim * 4
         s = p.vector.get("sentences")
         sents += len(s) * dim * 2 if s else 0  # float16 multivector
         sparse_nnz += len(p.vector["bm25"].indices)
         payload += len(json.dumps(p.payload, ensure_ascii=False).encode())
-    articles = sum(len(json.dumps(p.payload, ensure_ascii=False).encode()) for p in store._scroll(version.articles, with_payload=True))
+    articles = sum(len(json.dumps(p.payload, ensure_ascii=False).encode()) for p in store.scroll_all(version.articles, with_payload=True))
     terms = store.client.count(version.terms, exact=True).count
     n = max(1, n)
     hnsw = 16 * 2 * 4 * 1.1  # m=16: ~2m links of 4 bytes on level 0, ~10% more above

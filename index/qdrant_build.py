@@ -84,7 +84,7 @@ def update_qdrant(
                 manifest = _write(store, name, articles, plan, prev, embedder, dim, opts, report, progress, lock_dir)
             _pause_point(opts, lock_dir, "switch")
             store.write_manifest(name, manifest)
-            _verify(store, name)
+            _verify(store, name, store.manifest(name) or {})  # as stored, read back
             store.switch(name)
         except BaseException:  # Ctrl-C included: drop what was written, the old version stays current
             if store.current_name() != name:
@@ -103,7 +103,7 @@ def _previous(store: QdrantStore, current: str | None) -> tuple[QdrantVersion | 
         return None, None
     try:
         prev = store.open_current()
-        _verify(store, prev.name)
+        _verify(store, prev.name, prev.manifest)
     except (NewsqaError, KeyError, ValueError) as exc:
         return None, f"previous version {current} cannot be reused ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
     except Exception as exc:  # the engine's own errors (a collection gone): a full rebuild, never a failed update
@@ -115,7 +115,7 @@ def _previous(store: QdrantStore, current: str | None) -> tuple[QdrantVersion | 
 def _previous_rows(prev: QdrantVersion) -> PreviousRows:
     """Each article's row, digest, path and chunk rows, read from the previous version's articles collection."""
     known = PreviousRows()
-    for p in prev.store._scroll(prev.articles, with_payload=["id", "content_hash", "path", "chunks"]):
+    for p in prev.store.scroll_all(prev.articles, with_payload=["id", "content_hash", "path", "chunks"]):
         row = int(p.id)
         known.articles[p.payload["id"]] = (row, p.payload["content_hash"])
         known.paths[p.payload["id"]] = p.payload["path"]
@@ -285,9 +285,8 @@ def _chunk_spans(plan: _Plan) -> Iterator[list[list[int]]]:
         row += len(cs)
 
 
-def _verify(store: QdrantStore, name: str) -> None:
-    """Counts in the engine agree with the manifest before the version may become current."""
-    manifest = store.manifest(name) or {}
+def _verify(store: QdrantStore, name: str, manifest: dict) -> None:
+    """Counts in the engine agree with the version's manifest (before it may become current, or be reused)."""
     counts = manifest.get("counts", {})
     got = (store.client.count(store.collection(name, "articles"), exact=True).count,
            store.client.count(store.collection(name, "chunks"), exact=True).count)

@@ -139,7 +139,7 @@ class QdrantStore:
         """Complete versions (a manifest written), oldest first."""
         if not self.client.collection_exists(self.manifests):
             return []
-        names = [f"v{int(p.id):06d}" for p in self._scroll(self.manifests, with_payload=False) if int(p.id) > 0]
+        names = [f"v{int(p.id):06d}" for p in self.scroll_all(self.manifests, with_payload=False) if int(p.id) > 0]
         return sorted(names)
 
     def next_version_name(self) -> str:
@@ -226,7 +226,8 @@ class QdrantStore:
             raise IndexNotFoundError(f"no index in {self.where}: build one with `newsqa index build`")
         return QdrantVersion(self, name)
 
-    def _scroll(self, collection: str, **kwargs: Any) -> Iterator[Any]:
+    def scroll_all(self, collection: str, **kwargs: Any) -> Iterator[Any]:
+        """Every point of a collection, a page at a time (kwargs as for QdrantClient.scroll)."""
         offset = None
         while True:
             points, offset = self.client.scroll(collection, limit=SCROLL_PAGE, offset=offset, **kwargs)
@@ -371,7 +372,7 @@ class QdrantVersion:
 
     def _article_column(self, field: str) -> list[Any]:
         values: list[Any] = [None] * self.n_articles
-        for p in self.store._scroll(self.articles, with_payload=[field]):
+        for p in self.store.scroll_all(self.articles, with_payload=[field]):
             values[int(p.id)] = p.payload[field]
         return values
 

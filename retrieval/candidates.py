@@ -103,14 +103,10 @@ def filter_mask(version: IndexVersion, filters: SearchFilters | None) -> np.ndar
         dates = version.article_dates
         if filters.since is not None:
             ok &= dates >= np.datetime64(filters.since, "m")
-        if filters.until is not None:
-            until = filters.until
-            if until.hour == 0 and until.minute == 0:
-                until = until.replace(hour=23, minute=59)  # a bare date includes that whole day
-            ok &= dates <= np.datetime64(until, "m")
+        if filters.last_minute is not None:
+            ok &= dates <= np.datetime64(filters.last_minute, "m")
     if filters.sources:
-        wanted = {s.casefold() for s in filters.sources}
-        ok &= np.array([any(w in src.casefold() for w in wanted) for src in version.article_sources], dtype=bool)
+        ok &= np.array([filters.admits_source(src) for src in version.article_sources], dtype=bool)
     if filters.exclude_articles:
         ids = set(filters.exclude_articles)
         for row in range(version.n_articles):

@@ -40,16 +40,13 @@ class QdrantBackend:
             return None
         must: list[Any] = []
         if filters.since is not None or filters.until is not None:
-            until = filters.until
-            if until is not None and until.hour == 0 and until.minute == 0:
-                until = until.replace(hour=23, minute=59)  # a bare date includes that whole day
+            last = filters.last_minute
             must.append(models.FieldCondition(key="date", range=models.Range(
                 gte=epoch_minutes(filters.since) if filters.since is not None else None,
-                lte=epoch_minutes(until) if until is not None else None,
+                lte=epoch_minutes(last) if last is not None else None,
             )))
-        if filters.sources:
-            wanted = [s.casefold() for s in filters.sources]  # a part of the outlet's name, as locally
-            names = [s for s in self.version.manifest.get("sources", []) if any(w in s.casefold() for w in wanted)]
+        if filters.sources:  # the outlets the index holds that the filter admits, matched exactly by the engine
+            names = [s for s in self.version.manifest.get("sources", []) if filters.admits_source(s)]
             if not names:
                 return NOTHING
             must.append(models.FieldCondition(key="source", match=models.MatchAny(any=names)))

@@ -22,6 +22,19 @@ class SearchFilters:
         """Whether any filter is set."""
         return self.since is not None or self.until is not None or bool(self.sources) or bool(self.exclude_articles)
 
+    @property
+    def last_minute(self) -> datetime | None:
+        """The last minute `until` admits: a bare date (00:00) includes that whole day."""
+        until = self.until
+        if until is not None and until.hour == 0 and until.minute == 0:
+            return until.replace(hour=23, minute=59)
+        return until
+
+    def admits_source(self, outlet: str) -> bool:
+        """Whether an outlet passes the outlet filter: any name given is a part of it, in any case."""
+        name = outlet.casefold()
+        return not self.sources or any(s.casefold() in name for s in self.sources)
+
 
 @dataclass(frozen=True, slots=True)
 class Context:
