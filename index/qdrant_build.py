@@ -175,9 +175,11 @@ def _write(
 
     chunks = store.collection(name, "chunks")
     df: Counter[int] = Counter()
-    old_points = _old_points(prev, plan) if prev is not None else {}
     batch: list[Any] = []
+    old_points: dict[int, dict[str, Any]] = {}
     for row, ((kind, ref), (article_row, chunk)) in enumerate(zip(plan.sources, chunk_rows)):
+        if row % UPSERT_BATCH == 0 and prev is not None:  # the kept points of this batch's rows, one request
+            old_points = _old_points(prev, [r for k, r in plan.sources[row : row + UPSERT_BATCH] if k == "prev"])
         article = articles[article_row]
         payload = {
             "chunk_id": chunk.id, "article_row": article_row, "article_id": article.id, "ord": chunk.ord,
@@ -244,13 +246,14 @@ def _new_sentence_vectors(
     return [vecs[bounds[i] : bounds[i + 1]] for i in range(len(texts_of))]
 
 
-def _old_points(prev: QdrantVersion, plan: _Plan) -> dict[int, dict[str, Any]]:
-    """Vectors of the previous version's points this version keeps, by old row (copied, never re-embedded)."""
-    wanted = [ref for kind, ref in plan.sources if kind == "prev"]
-    out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(wanted), UPSERT_BATCH * 4):
-        for p in prev.client.retrieve(prev.chunks, wanted[start : start + UPSERT_BATCH * 4], with_vectors=True):
-            out[int(p.id)] = p.vector
+def _old_points(prev: QdrantVersion, wanted: list[int]) -> dict[int, dict[str, Any]]:
+    """Vectors of previous-version points this version keeps, by old row (copied, never re-embedded).
+
+    Asked a batch at a time, so an update holds one batch of copied vectors, never the whole archive's.
+    """
+    if not wanted:
+        return {}
+    out = {int(p.id): p.vector for p in prev.client.retrieve(prev.chunks, wanted, with_vectors=True)}
     missing = [r for r in wanted if r not in out]
     if missing:
         raise IndexCorruptError(f"{prev.store.where} {prev.name}: {len(missing)} chunk points missing (row {missing[0]} first)")

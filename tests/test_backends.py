@@ -150,7 +150,8 @@ def test_filters_restrict_both_sides_alike(pair: dict[str, Searcher], filters: S
 
 
 @pytest.fixture(params=["local", "qdrant"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    monkeypatch.setattr("index.qdrant_build.UPSERT_BATCH", 3)  # many batches: copied points are fetched batch by batch
     return Backend(request.param, tmp_path)
 
 
