@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     faiss_threads: int = Field(1, validation_alias=_env("NEWSQA_FAISS_THREADS"))  # per question, when serving
     sentence_vectors: bool = Field(True, validation_alias=_env("NEWSQA_SENTENCE_VECTORS"))
     late_chunking: bool = Field(False, validation_alias=_env("NEWSQA_LATE_CHUNKING"))
+    # Keep the corpus's words with their vectors, and match a question in another script (English) by the
+    # Arabic terms its words mean (index/lexicon.py, retrieval/translate.py)
+    lexicon: bool = Field(True, validation_alias=_env("NEWSQA_LEXICON"))
     keep_versions: int = Field(3, validation_alias=_env("NEWSQA_KEEP_VERSIONS"))
     max_article_mb: float = Field(5.0, validation_alias=_env("NEWSQA_MAX_ARTICLE_MB"))
     # The Ray cluster `newsqa index build --ray` embeds on (else RAY_ADDRESS, else a local instance); e.g. ray://head:10001
@@ -299,6 +302,7 @@ class Settings(BaseSettings):
             pause_at=self.test_pause_at,
             sentence_vectors=self.sentence_vectors,
             late_chunking=self.late_chunking,
+            lexicon=self.lexicon,
             ray_address=self.ray_address or None,
         )
 
@@ -311,4 +315,5 @@ class Settings(BaseSettings):
             nprobe=self.faiss_nprobe,
             ef_search=self.faiss_ef_search,
             exact_rerank=self.faiss_exact_rerank,
+            translate=self.lexicon,
         )

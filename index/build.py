@@ -34,6 +34,7 @@ from index.errors import (
     ModelMismatchError,
     RayBuildError,
 )
+from index.lexicon import LEXICON_FILE, build_lexicon, save_lexicon
 from index.integrity import Problem, check_files, checksum_files, fsync_tree, seal_manifest
 from index.ray_embed import encode_passages_on_ray, ray_session
 from index.store import (
@@ -164,6 +165,9 @@ class BuildOptions:
     # Embed on Ray (index/ray_embed.py): the cluster at ray_address (NEWSQA_RAY_ADDRESS, RAY_ADDRESS), else a local instance.
     ray: bool = False
     ray_address: str | None = None
+    # Keep the corpus's words with their vectors (index/lexicon.py) so questions in another language
+    # reach the Arabic terms they mean (NEWSQA_LEXICON).
+    lexicon: bool = True
 
 
 def sentence_method(embedder: Embedder, opts: BuildOptions) -> str | None:
@@ -501,7 +505,7 @@ def update_index(
         known = previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
 
-        if unchanged(plan, reuse, report, moved):
+        if unchanged(plan, reuse, report, moved) and not (opts.lexicon and prev is not None and "lexicon" not in prev.manifest):
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
 
@@ -713,6 +717,18 @@ def _write_sentence_vectors(
     return int(offsets[-1])
 
 
+def _write_lexicon(
+    tmp: Path, chunks: list[Chunk], vocabulary: dict, prev: IndexVersion | None, embedder: Embedder, opts: BuildOptions
+) -> dict | None:
+    """lexicon.npz: every BM25 term's corpus word and its vector, words the previous version knew reused."""
+    if not opts.lexicon:
+        return None
+    previous = prev.lexicon() if prev is not None else None
+    lexicon, embedded = build_lexicon((c.embed_text for c in chunks), set(vocabulary), embedder, previous, max(opts.batch_size, 256))
+    save_lexicon(lexicon, tmp / LEXICON_FILE)
+    return {"count": len(lexicon), "embedded": embedded}
+
+
 def _write_version(
     tmp: Path,
     articles: list[Article],
@@ -761,6 +777,7 @@ def _write_version(
         retriever.save(str(tmp / "lexical"), show_progress=False)
     else:
         (tmp / "lexical").mkdir()
+    lexicon = _write_lexicon(tmp, all_chunks, retriever.vocab_dict if all_chunks else {}, prev, embedder, opts)
 
     kind = choose_kind(n, opts.faiss_kind)
     write_faiss(build_faiss(np.asarray(vectors), kind), tmp / "dense.faiss")
@@ -781,6 +798,7 @@ def _write_version(
         "faiss": {"kind": kind},
         "sentences": {"count": n_sentences, "method": sentence_method(embedder, opts)} if n_sentences is not None else None,
         "counts": {"articles": len(articles), "chunks": n},
+        "lexicon": lexicon,
         "dates": {
             "min": min(dates).isoformat(sep=" ") if dates else None,
             "max": max(dates).isoformat(sep=" ") if dates else None,

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from index.lexicon import Lexicon
 from index.articles import Paragraph
 from index.errors import IndexCorruptError, IndexNotFoundError, NewsqaError
 from index.sparse import idf, term_id
@@ -356,6 +357,10 @@ class QdrantVersion:
             vec = (got.get(int(r)) or {}).get("sentences")
             out.append(np.asarray(vec, dtype=np.float32) if vec else empty)
         return out
+
+    def lexicon(self) -> Lexicon | None:
+        """The corpus's words with their vectors: not kept in Qdrant yet (questions in other scripts rank by meaning)."""
+        return None
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks use each term (absent terms are left out)."""

@@ -43,6 +43,7 @@ from index.errors import (
     IndexNotFoundError,
     ModelMismatchError,
 )
+from index.lexicon import LEXICON_FILE, Lexicon, load_lexicon
 from index.integrity import check_files, raise_first, read_manifest, total_bytes
 
 FORMAT_VERSION = 1
@@ -193,6 +194,7 @@ class IndexReader(Protocol):
     def article_by_id(self, article_id: str) -> ArticleRecord | None: ...
     def paragraphs(self, row: int) -> list[Paragraph]: ...
     def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray] | None: ...
+    def lexicon(self) -> Lexicon | None: ...
     def close(self) -> None: ...
 
     @property
@@ -390,6 +392,23 @@ class IndexVersion:
             return None
         vecs, offsets = stored
         return [vecs.read_range(offsets[r], offsets[r + 1]).astype(np.float32) for r in rows]
+
+    def lexicon(self) -> Lexicon | None:
+        """The corpus's words with their vectors (index/lexicon.py), None when the build kept none."""
+        if not self.manifest.get("lexicon"):
+            return None  # built before lexicons, or with NEWSQA_LEXICON=false
+        return self._lexicon
+
+    @cached_property
+    def _lexicon(self) -> Lexicon | None:
+        expected = (self.manifest.get("lexicon") or {}).get("count")
+        try:
+            lexicon = load_lexicon(self.path / LEXICON_FILE)
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise IndexDamagedError(self.name, LEXICON_FILE, f"unreadable ({_first_line(exc)})") from None
+        if expected is not None and (len(lexicon) != expected or len(lexicon.words) != expected or lexicon.vectors.shape != (expected, self.dim)):
+            raise IndexDamagedError(self.name, LEXICON_FILE, f"holds {len(lexicon)} words, manifest says {expected}")
+        return lexicon
 
     def sentence_vectors(self):  # noqa: ANN201 - (RowReader, offsets) or None
         """(rows, offsets) of every chunk's sentence vectors when the build stored them.

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from retrieval.evidence import SpanEvidence, analyse_span
 from retrieval.fusion import FusionMethod, fuse
 from retrieval.query import Query, TermWeights, analyse
 from retrieval.quote import Paragraph, grow, make_paragraph, make_quote, quote_units, unit_windows, window_features
+from retrieval.translate import translate
 from retrieval.scoring import Params, decision_features, passage_features, shipped_params
 from retrieval.types import Answer, Context, Hit, SearchFilters, Source
 
@@ -52,6 +53,7 @@ class SearchConfig:
     nprobe: int = 0  # approximate FAISS kinds: 0 = the value stored in the index
     ef_search: int = 0
     exact_rerank: bool = True  # re-score approximate candidates exactly from vectors.npy
+    translate: bool = True  # match a question in another script by the corpus terms its words mean (retrieval/translate.py)
 
 
 @dataclass(slots=True)
@@ -110,7 +112,13 @@ class Searcher:
         dense_median = None
         if mode in ("fused", "lexical"):
             t = time.perf_counter()
-            lex = self.lexical(query, cfg.candidates, mask)
+            translated = self.translated(query, weights)
+            if translated is not None:
+                # Its words are matched as the corpus terms they mean; fusion still reads how much of the question itself the corpus knows.
+                weights = replace(self.backend.weigh(translated), known_share=weights.known_share)
+            timings["translate"] = time.perf_counter() - t
+            t = time.perf_counter()
+            lex = self.lexical(translated or query, cfg.candidates, mask)
             timings["lexical"] = time.perf_counter() - t
         if mode in ("fused", "dense"):
             t = time.perf_counter()
@@ -147,6 +155,12 @@ class Searcher:
             ranking.candidates = sorted(head, key=order) + rest
         timings["score"] = time.perf_counter() - t
         return ranking
+
+    def translated(self, query: Query, weights: TermWeights) -> Query | None:
+        """A question in another script as the corpus's own terms (retrieval/translate.py), None when not needed."""
+        if query.arabic or not self.config.translate:
+            return None
+        return translate(query, self.version.lexicon(), self.embedder.encode_queries, lambda t: weights.weights.get(t, 0.0) > 0)
 
     def evidence(self, row: int) -> SpanEvidence:
         """A chunk's evidence: analysed once per version (it depends on the text alone), then reused by every question.

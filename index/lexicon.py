@@ -1,0 +1,100 @@
+"""The corpus's own words with their vectors: lets a question in another language reach the Arabic terms it means.
+
+multilingual-e5 puts "election" near "الانتخابات" and "Tesla" near "تسلا". Each BM25 term of the index is
+kept with the word the corpus writes it as most often and that word's vector; a question in English is
+turned into the corpus's terms by nearest neighbours (retrieval/translate.py) and matched by BM25 like an
+Arabic one. Word vectors depend on the word alone, so an update embeds only the words it has not seen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.arabic import _WORD_RE, terms
+from index.embedder import Embedder
+
+LEXICON_FILE = "lexicon.npz"
+SEARCH_BLOCK = 65_536  # lexicon rows compared at once (bounds the float32 copy of the float16 vectors)
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """BM25 terms, the corpus word each stands for, and that word's unit vector (float16), row by row."""
+
+    terms: np.ndarray  # str
+    words: np.ndarray  # str
+    vectors: np.ndarray  # float16 [n, dim]
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def nearest(self, queries: np.ndarray, k: int, min_similarity: float) -> list[list[tuple[str, float]]]:
+        """For each query vector, up to k terms whose word's cosine reaches min_similarity, best first."""
+        out: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
+        if not len(self) or not len(queries):
+            return out
+        q = np.asarray(queries, dtype=np.float32)
+        best: list[list[tuple[float, int]]] = [[] for _ in range(len(q))]
+        for start in range(0, len(self), SEARCH_BLOCK):
+            sims = q @ np.asarray(self.vectors[start : start + SEARCH_BLOCK], dtype=np.float32).T
+            top = np.argsort(-sims, axis=1)[:, :k]
+            for i, cols in enumerate(top):
+                best[i].extend((float(sims[i, c]), start + int(c)) for c in cols if sims[i, c] >= min_similarity)
+        for i, found in enumerate(best):
+            found.sort(key=lambda x: (-x[0], x[1]))
+            out[i] = [(str(self.terms[row]), sim) for sim, row in found[:k]]
+        return out
+
+
+def surface_words(texts: Iterable[str], vocabulary: set[str]) -> dict[str, str]:
+    """Each term of `vocabulary` → the single word the texts write it as most often."""
+    term_of: dict[str, str | None] = {}
+    counts: dict[str, Counter[str]] = {}
+    for text in texts:
+        for word in _WORD_RE.findall(text):
+            term = term_of.get(word, "")
+            if term == "":
+                found = terms(word)
+                term = term_of[word] = found[0] if len(found) == 1 and found[0] in vocabulary else None
+            if term is not None:
+                counts.setdefault(term, Counter())[word] += 1
+    return {t: c.most_common(1)[0][0] for t, c in counts.items()}
+
+
+def build_lexicon(
+    texts: Iterable[str], vocabulary: set[str], embedder: Embedder, previous: Lexicon | None = None, batch_size: int = 256
+) -> tuple[Lexicon, int]:
+    """The lexicon of an index whose chunks are `texts`, and how many words had to be embedded (the rest reused)."""
+    words_of = surface_words(texts, vocabulary)
+    order = sorted(words_of)
+    words = [words_of[t] for t in order]
+    dim = embedder.dim
+    vectors = np.zeros((len(words), dim), dtype=np.float16)
+    known: dict[str, int] = {}
+    if previous is not None and previous.vectors.shape[1:] == (dim,):
+        known = {str(w): i for i, w in enumerate(previous.words)}
+    todo = [i for i, w in enumerate(words) if w not in known]
+    for i, w in enumerate(words):
+        if w in known:
+            vectors[i] = previous.vectors[known[w]]  # type: ignore[union-attr]
+    if todo:
+        # "query: " for every word: the side a question's words are encoded on
+        vectors[todo] = embedder.encode_queries([words[i] for i in todo], batch_size=batch_size).astype(np.float16)
+    return Lexicon(np.array(order, dtype=str), np.array(words, dtype=str), vectors), len(todo)
+
+
+def save_lexicon(lexicon: Lexicon, path: Path) -> None:
+    """Write the lexicon as one .npz (no pickles)."""
+    with path.open("wb") as fh:
+        np.savez(fh, terms=lexicon.terms, words=lexicon.words, vectors=lexicon.vectors)
+
+
+def load_lexicon(path: Path) -> Lexicon:
+    """Read a lexicon written by save_lexicon."""
+    with np.load(path, allow_pickle=False) as data:
+        return Lexicon(data["terms"], data["words"], data["vectors"])
