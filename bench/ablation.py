@@ -4,9 +4,10 @@
 
 Rows switch the stages on one at a time: fusion order with one quote per article (the old
 evaluation), + the fitted passage model, + diversification that lets one article fill the places
-when no other competes, + the fitted answer/no-answer threshold (the product as shipped). The last
-row ranks by fusion alone (the passage model then only feeds the decision): within noise on
+when no other competes, + the fitted answer/no-answer threshold (the product as shipped). Row 5
+ranks by fusion alone (the passage model then only feeds the decision): within noise on
 ranking, but the decision's margin on off-topic questions is thinner, so ranking stays fitted.
+Row 6 turns the cross-lingual terms off (retrieval/translate.py), scored with the weights fitted without them.
 Columns: MRR@10 / ansR@5 / quoteR@3 per dataset, language and half.
 """
 
@@ -28,6 +29,7 @@ ROWS = [
     ("+ diversification that never hides the answer (2 per article, fill)", {"rerank": True, "per_article": 2, "threshold": 0.0}),
     ("+ fitted no-answer threshold (as shipped)", {}),
     ("as shipped, but ranked by fusion alone (passage model only for the decision)", {"rerank": False}),
+    ("as shipped, without cross-lingual terms (English ranked by meaning alone; its own fitted weights)", {"translate": False}),
 ]
 
 
@@ -43,6 +45,7 @@ def main() -> int:
     from bot.evaluate import prepare
     from bot.settings import Settings
     from retrieval.evaluate import evaluate, query_vectors, select
+    from retrieval.scoring import shipped_params
 
     settings = Settings()
     default = [ROOT.parent / "shared" / "data" / n for n in ("xquad-ar", "wikinews-ar")]
@@ -61,7 +64,8 @@ def main() -> int:
             dataset, searcher = prepare(settings, data, qfile)
             index_dir = searcher.version.path.parent.parent
             searcher.warm_units(index_dir / "units.npz")
-            base = searcher.config
+            base, base_params = searcher.config, searcher.params
+            backend = searcher.version.manifest.get("model", {}).get("backend")
             langs = sorted({q.lang for q in dataset.questions if q.lang}) or [None]
             for lang in langs:
                 for half in "AB":
@@ -73,9 +77,10 @@ def main() -> int:
                     columns.append(f"{data.name} {tag} {half}")
                     for label, changes in rows:
                         searcher.config = replace(base, **changes)
+                        searcher.params = base_params if searcher.config.translate else shipped_params(backend, False)
                         m = evaluate(searcher, qs, ["fused"], qv, dataset.passage_level)["fused"]
                         table[label].append(f"{m['MRR@10']:.3f} / {m['ansR@5']:.3f} / {m['quoteR@3']:.3f}")
-                    searcher.config = base
+                    searcher.config, searcher.params = base, base_params
     print("| change | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for label, cells in table.items():

@@ -21,6 +21,7 @@ and the projected time for 100,000 articles on this machine.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from dataclasses import replace
@@ -81,6 +82,7 @@ def main() -> int:
         with Timer() as build:
             report = update_index(corpus, Path(tmp) / "index-new", new, opts)
         assert report.total_chunks == len(texts), (report.total_chunks, len(texts))
+        lexicon = json.loads((Path(tmp) / "index-new" / "versions" / report.version / "manifest.json").read_text(encoding="utf-8")).get("lexicon")
         sub_chunks = sum(len(chunk_article(a, opts.max_chars, opts.min_chars)) for a in loaded.articles[: args.baseline_articles])
         sub: dict[str, float] = {}
         for name, emb, o in (("today", old, opts), ("new", new, opts), ("int8", int8, opts), ("late", new, late_opts)):
@@ -92,6 +94,9 @@ def main() -> int:
     print(f"raw model.encode : {raw.seconds:8.1f}s  {raw_speed:7.2f} chunks/s  (backend {new.backend}, chunk texts only)")
     print(f"index build      : {build.seconds:8.1f}s  {build_speed:7.2f} chunks/s  (new default, {report.embedded_chunks} chunks, sentence vectors included)")
     print(f"pipeline ratio (raw s / build s): {raw.seconds / build.seconds:.3f}  (target >= 0.9; the sentence pass costs about a chunk pass)")
+    if lexicon:
+        print(f"  of which lexicon: {lexicon['seconds']:8.1f}s  ({lexicon['count']} words embedded for English questions; "
+              f"x{lexicon['seconds'] / build.seconds:.3f} of the build)")
     n = args.baseline_articles
     print(f"on the first {n} articles ({sub_chunks} chunks), chunks/s with sentence vectors:")
     print(f"  today's default (torch)  {sub['today']:7.2f}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 import sys
 import time  # noqa: E402
@@ -179,6 +180,14 @@ def top_hit_rate(rows: Rows, p: np.ndarray) -> float:
     return float(np.mean([yi for _, yi in best.values()])) if best else float("nan")
 
 
+def reproduce_command(out: Path) -> str:
+    """The command line that writes this file again: the settings that change the fit, then the script."""
+    env = [f"{k}={os.environ[k]}" for k in ("NEWSQA_EMBEDDING_BACKEND", "NEWSQA_LEXICON") if os.environ.get(k)]
+    default = ROOT / "retrieval" / "params.json"
+    target = [] if out.resolve() == default.resolve() else ["--out", f"retrieval/{out.name}" if out.resolve().parent == default.parent else out.name]
+    return " ".join([*env, "python", "bench/fit_scoring.py", *target])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, action="append", help="dataset folder (repeatable); default: ../shared/data/{xquad-ar,wikinews-ar}")
@@ -279,7 +288,7 @@ def main() -> int:
     out = {
         "format": 1,
         "fitted": "bench/fit_scoring.py on half A of " + ", ".join(d.name for d in datas),
-        "command": "python bench/fit_scoring.py",
+        "command": reproduce_command(args.out),
         "recall_target": args.recall,
         "passage": passage,
         "decision": decision,

@@ -505,7 +505,7 @@ def update_index(
         known = previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
 
-        if unchanged(plan, reuse, report, moved) and not (opts.lexicon and prev is not None and "lexicon" not in prev.manifest):
+        if unchanged(plan, reuse, report, moved) and not (opts.lexicon and prev is not None and not prev.manifest.get("lexicon")):
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
 
@@ -723,10 +723,11 @@ def _write_lexicon(
     """lexicon.npz: every BM25 term's corpus word and its vector, words the previous version knew reused."""
     if not opts.lexicon:
         return None
+    started = time.perf_counter()
     previous = prev.lexicon() if prev is not None else None
     lexicon, embedded = build_lexicon((c.embed_text for c in chunks), set(vocabulary), embedder, previous, max(opts.batch_size, 256))
     save_lexicon(lexicon, tmp / LEXICON_FILE)
-    return {"count": len(lexicon), "embedded": embedded}
+    return {"count": len(lexicon), "embedded": embedded, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _write_version(

@@ -98,14 +98,19 @@ class Params:
     raw: dict
 
 
-def params_file_for(backend: str | None) -> str:
+def params_file_for(backend: str | None, lexicon: bool = True) -> str:
     """The shipped weights for vectors of this backend: `params-<backend>.json` when fitted apart, else params.json.
 
     torch, onnx and openvino give the float model's vectors and share params.json; int8 vectors are not
     the same numbers, so onnx-int8 has its own fit (bench/fit_scoring.py with NEWSQA_EMBEDDING_BACKEND set).
+    An index without a lexicon (built before it, or with NEWSQA_LEXICON=false) cannot translate an English
+    question's words, so its questions are scored with the `-nolexicon` fit, made without that evidence.
     """
-    name = f"params-{backend}.json"
-    return name if backend and resources.files("retrieval").joinpath(name).is_file() else PARAMS_FILE
+    suffix = "" if lexicon else "-nolexicon"
+    for name in ((f"params-{backend}{suffix}.json",) if backend else ()) + (f"params{suffix}.json",):
+        if resources.files("retrieval").joinpath(name).is_file():
+            return name
+    return PARAMS_FILE
 
 
 def load_params(text: str | None = None, file: str = PARAMS_FILE) -> Params:
@@ -128,10 +133,10 @@ def load_params(text: str | None = None, file: str = PARAMS_FILE) -> Params:
         raise ParamsError(f"{PARAMS_FILE}: cannot read the fitted parameters ({exc})") from None
 
 
-@lru_cache(maxsize=4)
-def shipped_params(backend: str | None = None) -> Params:
-    """The parameters shipped with the package for this backend's vectors, read once."""
-    return load_params(file=params_file_for(backend))
+@lru_cache(maxsize=8)
+def shipped_params(backend: str | None = None, lexicon: bool = True) -> Params:
+    """The parameters shipped with the package for this backend's vectors (and lexicon or not), read once."""
+    return load_params(file=params_file_for(backend, lexicon))
 
 
 def passage_features(

@@ -78,7 +78,8 @@ class Searcher:
         self.version = version
         self.embedder = embedder
         self.config = config
-        self.params = params or shipped_params(version.manifest.get("model", {}).get("backend"))  # the vectors' own fit
+        translates = config.translate and bool(version.manifest.get("lexicon"))
+        self.params = params or shipped_params(version.manifest.get("model", {}).get("backend"), translates)  # the vectors' own fit
         self.backend = backend_for(version)  # local files or Qdrant: candidates, idf, filters
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()

@@ -33,6 +33,7 @@ VERSION_FILES = (
     "lexical/indptr.csc.index.npy",
     "lexical/params.index.json",
     "lexical/vocab.index.json",
+    "lexicon.npz",
     "manifest.json",
     "meta.sqlite",
     "sentence_offsets.npy",
