@@ -550,6 +550,7 @@ def cmd_index_status(settings, as_json: bool) -> int:  # noqa: ANN001
         "sources": m.get("sources", []),
         "built": m.get("created"),
         "last_build": m.get("build"),
+        "lexicon": m.get("lexicon"),
         "integrity": integrity,
     }
     if as_json:
@@ -589,7 +590,7 @@ def _qdrant_status(settings, where: dict, as_json: bool) -> int:  # noqa: ANN001
         "locations": where, "backend": "qdrant", "qdrant": settings.qdrant_url or "local mode", "alias": store.alias,
         "version": version.name, "versions": store.list_versions(), "model": m["model"], "counts": m["counts"],
         "dates": m.get("dates"), "sources": m.get("sources", []), "built": m.get("created"), "last_build": m.get("build"),
-        "bm25": m.get("bm25"),
+        "bm25": m.get("bm25"), "lexicon": m.get("lexicon"),
     }
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=1))

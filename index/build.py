@@ -474,6 +474,12 @@ def unchanged(plan: _Plan, reuse: bool, report: BuildReport, moved: int) -> bool
     return reuse and not plan.to_embed and report.removed == report.changed == report.added == moved == 0
 
 
+def lexicon_wanted(prev: _Versioned | None, opts: BuildOptions) -> bool:
+    """Whether the current version lacks the lexicon the options ask for (built before lexicons, or with
+    NEWSQA_LEXICON=false): then an update writes a new version even when no article changed."""
+    return opts.lexicon and prev is not None and not prev.manifest.get("lexicon")
+
+
 def update_index(
     corpus_dir: Path,
     index_dir: Path,
@@ -505,7 +511,7 @@ def update_index(
         known = previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
 
-        if unchanged(plan, reuse, report, moved) and not (opts.lexicon and prev is not None and not prev.manifest.get("lexicon")):
+        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts):
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
 
@@ -778,7 +784,8 @@ def _write_version(
         retriever.save(str(tmp / "lexical"), show_progress=False)
     else:
         (tmp / "lexical").mkdir()
-    lexicon = _write_lexicon(tmp, all_chunks, retriever.vocab_dict if all_chunks else {}, prev, embedder, opts)
+    reusable = prev if report.full_rebuild_reason is None else None  # another model's word vectors are not these
+    lexicon = _write_lexicon(tmp, all_chunks, retriever.vocab_dict if all_chunks else {}, reusable, embedder, opts)
 
     kind = choose_kind(n, opts.faiss_kind)
     write_faiss(build_faiss(np.asarray(vectors), kind), tmp / "dense.faiss")

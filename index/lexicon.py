@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +21,17 @@ from index.embedder import Embedder
 
 LEXICON_FILE = "lexicon.npz"
 SEARCH_BLOCK = 65_536  # lexicon rows compared at once (bounds the float32 copy of the float16 vectors)
+
+
+class LexiconReader(Protocol):
+    """What answering asks of a version's lexicon, wherever it is kept: `Lexicon` (lexicon.npz, local files) or
+    index/qdrant_store.QdrantLexicon (a collection searched by the engine); both rank alike, ties by term."""
+
+    def __len__(self) -> int: ...
+
+    def nearest(self, queries: np.ndarray, k: int, min_similarity: float) -> list[list[tuple[str, float]]]:
+        """For each query vector, up to k (term, cosine) whose word reaches min_similarity, best first."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 The same plan as the local build (index/build.py): unchanged articles keep their vectors (copied from
 the previous version's points, never re-embedded), new and changed ones are embedded, removed ones are
 left out. BM25 document weights use the average chunk length of the last full build, so copied points
-keep theirs; a full rebuild (`--full`) computes it afresh.
+keep theirs; a full rebuild (`--full`) computes it afresh. The lexicon (index/lexicon.py) is built by the same
+build_lexicon into its own collection; words the previous version's lexicon has keep their vectors.
 """
 
 from __future__ import annotations
@@ -33,21 +34,24 @@ from index.build import (
     _Plan,
     _reusable,
     encode_texts,
+    lexicon_wanted,
     plan_changes,
     sentence_method,
     unchanged,
 )
-from index.chunking import chunk_sentences
+from index.chunking import Chunk, chunk_sentences
 from index.embedder import Embedder, model_fingerprint_of
 from index.errors import IndexCorruptError, NewsqaError
+from index.lexicon import Lexicon, build_lexicon
 from index.ray_embed import ray_session
-from index.qdrant_store import QdrantStore, QdrantVersion, epoch_minutes
+from index.qdrant_store import LEXICON_VECTOR, QdrantStore, QdrantVersion, epoch_minutes
 from index.sparse import B, K1, document_vector
 from index.store import FORMAT_VERSION
 
 log = logging.getLogger(__name__)
 
 UPSERT_BATCH = 64  # points per request: a chunk with its sentence vectors is ~20-40 KB of JSON
+LEXICON_BATCH = 256  # lexicon points per request: one word's vector each (~4-8 KB of JSON)
 
 
 def update_qdrant(
@@ -73,7 +77,7 @@ def update_qdrant(
         report.full_rebuild_reason = None if reuse else (distrust or reason)
         known = _previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
-        if unchanged(plan, reuse, report, moved):
+        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts):
             report.seconds = time.perf_counter() - started
             return report
 
@@ -123,8 +127,9 @@ def _previous_rows(prev: QdrantVersion) -> PreviousRows:
     return known
 
 
-def _create(store: QdrantStore, name: str, dim: int, sentences: bool) -> None:
-    """The version's three collections, with payload indexes for the filters (a server uses them; local mode has none)."""
+def _create(store: QdrantStore, name: str, dim: int, sentences: bool, lexicon: bool) -> None:
+    """The version's collections (chunks, articles, terms; lexicon when kept), with payload indexes for the filters
+    (a server uses them; local mode has none)."""
     from qdrant_client import models
 
     vectors = {"dense": models.VectorParams(size=dim, distance=models.Distance.DOT)}
@@ -143,6 +148,10 @@ def _create(store: QdrantStore, name: str, dim: int, sentences: bool) -> None:
     )
     client.create_collection(store.collection(name, "articles"), vectors_config={}, **layout)
     client.create_collection(store.collection(name, "terms"), vectors_config={}, **layout)
+    if lexicon:  # searched exhaustively, as the local lexicon is (exact=True): no graph to build; float32 as the local
+        # search computes (each stored value is the word's float16 vector, exactly)
+        word = models.VectorParams(size=dim, distance=models.Distance.DOT, hnsw_config=models.HnswConfigDiff(m=0))
+        client.create_collection(store.collection(name, "lexicon"), vectors_config={LEXICON_VECTOR: word}, **layout)
     if store.remote:
         chunks, articles = store.collection(name, "chunks"), store.collection(name, "articles")
         for field, kind in (("source", models.PayloadSchemaType.KEYWORD), ("date", models.PayloadSchemaType.INTEGER),
@@ -161,7 +170,7 @@ def _write(
     from qdrant_client import models
 
     sentences = opts.sentence_vectors
-    _create(store, name, dim, sentences)
+    _create(store, name, dim, sentences, opts.lexicon)
     new_vectors, new_units, _, _ = _embed_by_length(plan, articles, embedder, dim, opts, report, progress, lock_dir)
     chunk_rows = [(i, c) for i, cs in enumerate(plan.chunks_per_article) for c in cs]
     doc_terms = [terms(c.embed_text) if kind == "new" else None for (kind, _), (_, c) in zip(plan.sources, chunk_rows)]
@@ -207,6 +216,8 @@ def _write(
     term_points = [models.PointStruct(id=i, vector={}, payload={"df": n}) for i, n in df.items()]
     for start in range(0, len(term_points), 1024):
         store.client.upsert(store.collection(name, "terms"), term_points[start : start + 1024], wait=True)
+    reusable = prev if prev is not None and not report.full_rebuild_reason else None
+    lexicon = _write_lexicon(store, name, [c for _, c in chunk_rows], doc_terms, reusable, embedder, opts) if opts.lexicon else None
 
     dates = [a.date for a in articles]
     return {
@@ -221,6 +232,7 @@ def _write(
         "bm25": {"avg_len": avg_len, "k1": K1, "b": B, "terms": len(df)},
         "sentences": {"count": None, "method": sentence_method(embedder, opts)} if sentences else None,
         "counts": {"articles": len(articles), "chunks": len(plan.sources)},
+        "lexicon": lexicon,
         "dates": {"min": min(dates).isoformat(sep=" ") if dates else None, "max": max(dates).isoformat(sep=" ") if dates else None},
         "sources": sorted({a.source for a in articles}),
         "libraries": _library_versions(),
@@ -228,6 +240,35 @@ def _write(
                   "rejected": len(report.rejected), "embedded_chunks": report.embedded_chunks,
                   "full_rebuild_reason": report.full_rebuild_reason},
     }
+
+
+def _write_lexicon(
+    store: QdrantStore, name: str, chunks: list[Chunk], doc_terms: list[list[str] | None], prev: QdrantVersion | None,
+    embedder: Embedder, opts: BuildOptions,
+) -> dict:
+    """The version's lexicon collection: every BM25 term's corpus word and its vector, as the local build's lexicon.npz.
+
+    Built by the same build_lexicon from every chunk's terms and text; the words `prev` (a reusable previous version)
+    already has keep their vectors, read back from its collection, and only new words are embedded.
+    """
+    from qdrant_client import models
+
+    vocabulary: set[str] = set()
+    for chunk, known in zip(chunks, doc_terms):
+        vocabulary.update(known if known is not None else terms(chunk.embed_text))
+    stored = prev.lexicon() if prev is not None else None
+    previous: Lexicon | None = stored.read() if stored is not None else None
+    lexicon, embedded = build_lexicon((c.embed_text for c in chunks), vocabulary, embedder, previous, max(opts.batch_size, 256))
+    collection = store.collection(name, "lexicon")
+    for start in range(0, len(lexicon), LEXICON_BATCH):
+        rows = range(start, min(start + LEXICON_BATCH, len(lexicon)))
+        points = [
+            models.PointStruct(id=row, vector={LEXICON_VECTOR: lexicon.vectors[row].astype(np.float32).tolist()},
+                               payload={"term": str(lexicon.terms[row]), "word": str(lexicon.words[row])})
+            for row in rows
+        ]
+        store.client.upsert(collection, points, wait=True)
+    return {"count": len(lexicon), "embedded": embedded}
 
 
 def _new_sentence_vectors(
@@ -298,4 +339,10 @@ def _verify(store: QdrantStore, name: str, manifest: dict) -> None:
             f"{store.where} {name}: holds {got[0]} articles and {got[1]} chunks, manifest says "
             f"{counts.get('articles')} and {counts.get('chunks')}"
         )
+    lexicon = manifest.get("lexicon")
+    if lexicon:
+        collection = store.collection(name, "lexicon")
+        words = store.client.count(collection, exact=True).count if store.client.collection_exists(collection) else None
+        if words != lexicon.get("count"):
+            raise IndexCorruptError(f"{store.where} {name}: lexicon holds {words} words, manifest says {lexicon.get('count')}")
 

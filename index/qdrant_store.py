@@ -6,6 +6,9 @@
                                   outlet and date (filters)
     <prefix>_<version>_articles   one point per article row, no vectors: the original text and its metadata
     <prefix>_<version>_terms      one point per hashed term: its document frequency (questions' term weights)
+    <prefix>_<version>_lexicon    one point per BM25 term that has a corpus word, by row of the terms' sorted order:
+                                  the word's unit vector `word` and payload term and word (index/lexicon.py);
+                                  searched for the Arabic terms an English question's words mean
     <prefix>_manifests            one point per complete version: its manifest, written after every point
     alias <prefix>_current        → the current version's chunks collection, moved in one atomic request
 
@@ -26,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from index.lexicon import Lexicon
 from index.articles import Paragraph
 from index.errors import IndexCorruptError, IndexNotFoundError, NewsqaError
+from index.lexicon import Lexicon
 from index.sparse import idf, term_id
 from index.store import FORMAT_VERSION, ArticleRecord, ChunkRecord, is_version_name
 
@@ -87,7 +90,7 @@ class QdrantStore:
 
     # --- names ---------------------------------------------------------------------------
     def collection(self, version: str, part: str) -> str:
-        """The collection holding `part` (chunks, articles, terms) of a version."""
+        """The collection holding `part` (chunks, articles, terms, lexicon) of a version."""
         return f"{self.prefix}_{version}_{part}"
 
     @property
@@ -358,9 +361,13 @@ class QdrantVersion:
             out.append(np.asarray(vec, dtype=np.float32) if vec else empty)
         return out
 
-    def lexicon(self) -> Lexicon | None:
-        """The corpus's words with their vectors: not kept in Qdrant yet (questions in other scripts rank by meaning)."""
-        return None
+    def lexicon(self) -> QdrantLexicon | None:
+        """The corpus's words with their vectors (index/lexicon.py) in the version's lexicon collection, None when the
+        build kept none."""
+        found = self.manifest.get("lexicon")
+        if not found:
+            return None  # built before lexicons, or with NEWSQA_LEXICON=false
+        return QdrantLexicon(self.store, self.name, int(found["count"]), self.dim)
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks use each term (absent terms are left out)."""
@@ -409,3 +416,65 @@ class QdrantVersion:
 
     def close(self) -> None:
         """Nothing to release: the client belongs to the store."""
+
+
+LEXICON_VECTOR = "word"
+TIE_MARGIN = 4  # neighbours asked beyond k, so ties at the k-th place are broken by term here, not by the engine
+
+
+class QdrantLexicon:
+    """A version's lexicon kept in Qdrant: the nearest words of each question word asked of the engine, in one request.
+
+    Ranks as index/lexicon.Lexicon.nearest does over the same float16 vectors: exhaustively (no graph), by inner
+    product, similarity ≥ min_similarity compared in float32, best first, ties by term (the local rows' order).
+    """
+
+    def __init__(self, store: QdrantStore, version: str, count: int, dim: int) -> None:
+        self.store = store
+        self.client = store.client
+        self.collection = store.collection(version, "lexicon")
+        self.count = count
+        self.dim = dim
+
+    def __len__(self) -> int:
+        return self.count
+
+    def nearest(self, queries: np.ndarray, k: int, min_similarity: float) -> list[list[tuple[str, float]]]:
+        """For each query vector, up to k terms whose word's cosine reaches min_similarity, best first."""
+        from qdrant_client import models
+
+        out: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
+        if not self.count or not len(queries) or k <= 0:
+            return out
+        floor = np.float32(min_similarity)
+        exhaustive = models.SearchParams(exact=True) if self.store.remote else None  # local mode is always exhaustive
+        requests = [
+            models.QueryRequest(
+                query=np.asarray(q, dtype=np.float32).tolist(), using=LEXICON_VECTOR, limit=k + TIE_MARGIN,
+                score_threshold=float(floor) - 1e-4,  # the engine's threshold may be exclusive: the bound is applied below
+                params=exhaustive, with_payload=["term"],
+            )
+            for q in queries
+        ]
+        for i, response in enumerate(self.client.query_batch_points(self.collection, requests)):
+            found = [(str(p.payload["term"]), float(p.score)) for p in response.points if np.float32(p.score) >= floor]
+            found.sort(key=lambda x: (-x[1], x[0]))
+            out[i] = found[:k]
+        return out
+
+    def read(self) -> Lexicon:
+        """The whole lexicon (terms, words, float16 vectors by row), for an update to reuse the words it already has."""
+        terms: list[str] = [""] * self.count
+        words: list[str] = [""] * self.count
+        vectors = np.zeros((self.count, self.dim), dtype=np.float16)
+        seen = 0
+        for p in self.store.scroll_all(self.collection, with_payload=["term", "word"], with_vectors=[LEXICON_VECTOR]):
+            row = int(p.id)
+            if not 0 <= row < self.count:
+                raise IndexCorruptError(f"{self.collection}: point {row} beyond the {self.count} words of the manifest")
+            terms[row], words[row] = p.payload["term"], p.payload["word"]
+            vectors[row] = np.asarray(p.vector[LEXICON_VECTOR], dtype=np.float32)
+            seen += 1
+        if seen != self.count:
+            raise IndexCorruptError(f"{self.collection}: holds {seen} words, manifest says {self.count}")
+        return Lexicon(np.array(terms, dtype=str), np.array(words, dtype=str), vectors)

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from index.lexicon import Lexicon
+from index.lexicon import LexiconReader
 from retrieval.query import Query
 
 # Measured on half A of XQuAD-ar's English questions (bench/RESULTS.md, "Cross-lingual terms"):
@@ -39,7 +39,7 @@ def content_words(query: Query) -> list[str]:
 
 def translate(
     query: Query,
-    lexicon: Lexicon | None,
+    lexicon: LexiconReader | None,
     encode: Callable[[Sequence[str]], np.ndarray],
     known: Callable[[str], bool],
 ) -> Query | None:

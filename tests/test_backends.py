@@ -18,7 +18,9 @@ import pytest
 
 from index.build import BuildOptions, BuildReport, update_index
 from index.errors import IndexCorruptError
+from index.lexicon import Lexicon
 from index.store import IndexReader, LocalStore, list_versions
+from retrieval.query import analyse
 from retrieval.search import LiveSearcher, Searcher
 from retrieval.types import SearchFilters
 
@@ -36,6 +38,13 @@ KNOWN = [  # question → words the first quote must hold (the same on both back
     ("بكم رفع البنك المركزي سعر الفائدة؟", "الفائدة"),
     ("كم يوما توقفت الملاحة في ميناء الصيادين؟", "الملاحة"),
     ("What is the capacity of the new solar power plant?", "1500"),
+]
+ENGLISH = [  # matched by BM25 through the Arabic terms their words mean (the version's lexicon), on both backends
+    "What is the capacity of the new solar power plant?",
+    "How many boats were damaged by the harbour flood?",
+    "How much did the central bank raise interest rates?",
+    "How many followers does the Shami Witness account have?",
+    "software for children",
 ]
 
 
@@ -60,6 +69,14 @@ class Backend:
 
     def versions(self) -> list[str]:
         return self.store.list_versions() if self.store is not None else list_versions(self.index_dir)
+
+
+def lexicon_words(version: IndexReader) -> set[str]:
+    """The corpus words a version's lexicon holds, whichever backend keeps it."""
+    lexicon = version.lexicon()
+    assert lexicon is not None
+    stored = lexicon if isinstance(lexicon, Lexicon) else lexicon.read()  # type: ignore[attr-defined]
+    return {str(w) for w in stored.words}
 
 
 def corpus_of(root: Path, *names: str, sample: bool = False) -> Path:
@@ -120,6 +137,43 @@ def test_fused_ranking_and_term_weights_agree(pair: dict[str, Searcher]) -> None
             assert b.weights.weights[term] == pytest.approx(w, rel=1e-6)
 
 
+def test_both_backends_keep_the_same_lexicon(pair: dict[str, Searcher]) -> None:
+    local, qdrant = (pair[k].version for k in ("local", "qdrant"))
+    assert local.manifest["lexicon"] == qdrant.manifest["lexicon"] and qdrant.manifest["lexicon"]["count"] > 100
+    a, b = local.lexicon(), qdrant.lexicon()
+    assert isinstance(a, Lexicon) and b is not None and len(a) == len(b) == qdrant.manifest["lexicon"]["count"]
+    stored = b.read()  # type: ignore[attr-defined]
+    assert list(stored.terms) == list(a.terms) and list(stored.words) == list(a.words)
+    assert stored.vectors.dtype == np.float16 and float(np.abs(stored.vectors.astype(np.float32) - a.vectors).max()) <= 2e-3
+    vecs = pair["local"].embedder.encode_queries(["bank", "flood", "children", "solar", "followers", "Raqqa"])
+    for k, floor in ((3, 0.85), (10, 0.8)):
+        near_a, near_b = a.nearest(vecs, k, floor), b.nearest(vecs, k, floor)
+        assert [[t for t, _ in x] for x in near_a] == [[t for t, _ in x] for x in near_b]
+        assert any(near_a) and all(len(x) <= k for x in near_b)
+        np.testing.assert_allclose([s for x in near_a for _, s in x], [s for x in near_b for _, s in x], atol=1e-4)
+        assert all(s >= floor for x in near_b for _, s in x)
+    assert b.nearest(vecs[:0], 3, 0.85) == [] and b.nearest(vecs, 3, 1.01) == [[] for _ in vecs]
+
+
+@pytest.mark.parametrize("question", ENGLISH)
+def test_english_questions_reach_the_same_arabic_terms_and_ranking(pair: dict[str, Searcher], question: str) -> None:
+    query = analyse(question)
+    translated = {}
+    for kind, s in pair.items():
+        found = s.translated(query, s.backend.weigh(query))
+        assert found is not None, f"{kind}: no corpus term for {question!r}"  # the lexicon is kept and used by both
+        translated[kind] = found.terms
+    assert translated["local"] == translated["qdrant"]
+    a, b = pair["local"].rank(question), pair["qdrant"].rank(question)
+    assert [c.row for c in a.candidates[:10]] == [c.row for c in b.candidates[:10]]
+    assert a.weights.weights.keys() == b.weights.weights.keys() and set(translated["local"]) <= a.weights.weights.keys()
+    for term, w in a.weights.weights.items():
+        assert b.weights.weights[term] == pytest.approx(w, rel=1e-6)
+    la, lb = (pair[k].rank(question, mode="lexical").candidates for k in ("local", "qdrant"))
+    assert la and len(la) == len(lb)  # BM25 now finds the English question's Arabic terms on both sides
+    assert len({c.row for c in la[:10]} & {c.row for c in lb[:10]}) / len(la[:10]) >= 0.8
+
+
 @pytest.mark.parametrize(
     "filters",
     [
@@ -160,6 +214,9 @@ def test_switch_incremental_update_and_pruning(backend: Backend, tmp_path: Path,
     first = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
     assert first.switched and backend.current() == first.version and first.embedded_chunks == first.total_chunks
     before = Searcher(backend.open(), embedder)
+    lexicon = before.version.manifest["lexicon"]
+    assert lexicon["embedded"] == lexicon["count"] > 0  # a first build embeds every word
+    words = {first.version: lexicon_words(before.version)}
     live = LiveSearcher(backend.store or LocalStore(backend.index_dir), embedder, check_every=0)
     assert live.get().version.name == first.version
     assert not before.answer("تطبيق لتعليم الأطفال من شركة النور والأمل", k=1).found or all(
@@ -175,16 +232,25 @@ def test_switch_incremental_update_and_pruning(backend: Backend, tmp_path: Path,
     new_chunks = second.total_chunks - first.total_chunks
     assert second.embedded_chunks == new_chunks > 0  # only the new article was embedded
     after = Searcher(backend.open(), embedder)
+    words[second.version] = lexicon_words(after.version)
+    lexicon = after.version.manifest["lexicon"]  # only the words the new article brought were embedded
+    assert 0 < lexicon["embedded"] == len(words[second.version] - words[first.version]) < lexicon["count"]
     assert live.refresh().version.name == second.version  # a running bot follows CURRENT / the alias
     answer = after.answer("تطبيق لتعليم الأطفال من شركة النور والأمل", k=1)
     assert answer.found and "النور" in answer.hits[0].source.title
     assert "الفائدة" in after.answer("بكم رفع البنك المركزي سعر الفائدة؟", k=1).hits[0].quote.text  # kept, not lost
     assert before.answer("فيضانات ميناء الصيادين", k=1).found  # the old version still answers a question in flight
 
+    if backend.store is not None:  # each version keeps its lexicon in a collection of its own
+        assert backend.store.collection(first.version or "", "lexicon") in backend.store.version_collections()[first.version or ""]
     (corpus / "harbour-flood.txt").unlink()
     third = backend.build(corpus, embedder, replace(OPTS, keep_versions=2))
     assert third.switched and third.removed == 1 and third.embedded_chunks == 0
     assert backend.versions() == [second.version, third.version]  # pruned to two, the current one kept
+    lexicon = backend.open().manifest["lexicon"]
+    assert lexicon["embedded"] == len(lexicon_words(backend.open()) - words[second.version])
+    if backend.store is not None:  # the pruned version's collections went with it, its lexicon's included
+        assert first.version not in backend.store.version_collections()
     assert all("ميناء" not in h.source.title for h in Searcher(backend.open(), embedder).answer("فيضانات ميناء الصيادين").hits)
 
 
@@ -208,6 +274,7 @@ def test_interrupted_qdrant_build_never_becomes_current(tmp_path: Path, embedder
     assert store.current_name() == first.version
     leftovers = [v for v in store.version_collections() if v != first.version]
     assert leftovers, "the interrupted build left its collections behind"
+    assert store.collection(leftovers[0], "lexicon") in store.version_collections()[leftovers[0]]
     with pytest.raises(IndexCorruptError):
         store.switch(leftovers[0])  # no manifest: refused as an alias target
     assert store.current_name() == first.version
@@ -216,6 +283,42 @@ def test_interrupted_qdrant_build_never_becomes_current(tmp_path: Path, embedder
     second = backend.build(corpus, embedder)  # the next build sweeps the leftovers, then switches
     assert second.switched and store.current_name() == second.version != leftovers[0]
     assert leftovers[0] not in store.version_collections()
+
+
+def test_an_update_adds_the_lexicon_a_version_lacks(backend: Backend, tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    corpus = corpus_of(tmp_path, "cbank-rates.txt")
+    query = analyse("How much did the central bank raise interest rates?")
+
+    def translated() -> tuple[str, ...] | None:
+        s = Searcher(backend.open(), embedder)
+        found = s.translated(query, s.backend.weigh(query))
+        return found.terms if found is not None else None
+
+    first = backend.build(corpus, embedder, BuildOptions(lexicon=False))
+    assert first.switched and backend.open().lexicon() is None and translated() is None
+    if backend.store is not None:
+        assert backend.store.collection(first.version or "", "lexicon") not in backend.store.version_collections()[first.version or ""]
+    second = backend.build(corpus, embedder, BuildOptions())  # no article changed, but the version lacks its lexicon
+    assert second.switched and second.version != first.version and second.embedded_chunks == 0
+    lexicon = backend.open().manifest["lexicon"]
+    assert lexicon["count"] == lexicon["embedded"] > 0 and translated()
+    assert not backend.build(corpus, embedder, BuildOptions()).switched  # now nothing is missing
+
+
+def test_a_qdrant_lexicon_short_of_words_costs_a_full_rebuild(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    from qdrant_client import models
+
+    backend = Backend("qdrant", tmp_path)
+    store = backend.store
+    assert store is not None
+    corpus = corpus_of(tmp_path, "cbank-rates.txt")
+    first = backend.build(corpus, embedder, BuildOptions())
+    store.client.delete(store.collection(first.version or "", "lexicon"), models.PointIdsList(points=[0]), wait=True)
+    shutil.copy(TEST_CORPUS / "harbour-flood.txt", corpus / "harbour-flood.txt")
+    second = backend.build(corpus, embedder, BuildOptions())
+    assert second.switched and "lexicon holds" in (second.full_rebuild_reason or "")
+    lexicon = backend.open().manifest["lexicon"]
+    assert lexicon["embedded"] == lexicon["count"] > 0  # no word taken from the damaged lexicon
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from index.store import open_current
 from retrieval.query import analyse
 from retrieval.scoring import shipped_params
 from retrieval.search import SearchConfig, Searcher
-from retrieval.translate import content_words, translate
+from retrieval.translate import content_words
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

@@ -194,13 +194,16 @@ def test_a_qdrant_build_on_ray_answers_as_the_plain_one(
     pytest.importorskip("qdrant_client")
     monkeypatch.setenv("NEWSQA_BACKEND", "qdrant")  # Qdrant's local mode, in each index folder
     monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
-    got = {}
+    got, lexicons = {}, {}
     for name, flags in (("plain", []), ("ray", ["--ray"])):
         index_dir = str(tmp_path / name)
         assert main(["index", "build", *flags, "--no-progress", "--corpus", str(combined_corpus), "--index-dir", index_dir]) == 0
         capsys.readouterr()
+        assert main(["index", "status", "--json", "--index-dir", index_dir]) == 0
+        lexicons[name] = json.loads(capsys.readouterr().out)["lexicon"]  # written on Ray's path too
         got[name] = []
         for q in QUESTIONS:
             assert main(["ask", q, "--json", "--index-dir", index_dir]) == 0
             got[name].append([(h["article_id"], h["quote"]) for h in json.loads(capsys.readouterr().out)["hits"]])
     assert all(got["plain"]) and got["plain"] == got["ray"]
+    assert lexicons["plain"] == lexicons["ray"] and lexicons["ray"]["count"] == lexicons["ray"]["embedded"] > 0
