@@ -49,6 +49,14 @@ class Rows:
         self.y.append(int(y))
         self.group.append(group)
 
+    def subset(self, mask: np.ndarray) -> Rows:
+        """The rows where mask is true."""
+        out = Rows()
+        for x, y, g, keep in zip(self.x, self.y, self.group, mask):
+            if keep:
+                out.add(x, y, g)
+        return out
+
     def extend(self, other: Rows) -> None:
         self.x += other.x
         self.y += other.y
@@ -126,10 +134,18 @@ def fit(rows: Rows, names: list[str], c: float = 1.0) -> dict:
 
 
 def passage_free_decision() -> dict:
-    """A placeholder decision model (all weights 0) while the passage model is being fitted."""
+    """Placeholder decision models (all weights 0) while the passage model is being fitted."""
+    from retrieval.scoring import DECISION_FEATURES, SCRIPTS
+
+    return {name: {"features": list(DECISION_FEATURES), "weights": {n: 0.0 for n in DECISION_FEATURES}, "bias": 0.0} for name in SCRIPTS}
+
+
+def decision_probs(decision: dict, x: np.ndarray) -> np.ndarray:
+    """Each decision row's probability from its own script's model."""
     from retrieval.scoring import DECISION_FEATURES
 
-    return {"features": list(DECISION_FEATURES), "weights": {n: 0.0 for n in DECISION_FEATURES}, "bias": 0.0}
+    arabic = x[:, list(DECISION_FEATURES).index("arabic")] == 1
+    return np.where(arabic, probs(decision["arabic"], x), probs(decision["other"], x)) if len(x) else np.zeros(0)
 
 
 def probs(model: dict, x: np.ndarray) -> np.ndarray:
@@ -201,7 +217,7 @@ def main() -> int:
     from bot.settings import Settings
     from retrieval.evaluate import query_vectors, select
     from retrieval.quote import QUOTE_FEATURES
-    from retrieval.scoring import DECISION_FEATURES, PASSAGE_FEATURES, load_params
+    from retrieval.scoring import DECISION_FEATURES, PARAMS_FORMAT, PASSAGE_FEATURES, load_params
 
     settings = Settings()
     default = [ROOT.parent / "shared" / "data" / n for n in ("xquad-ar", "wikinews-ar")]
@@ -229,7 +245,7 @@ def main() -> int:
     passage = fit(pa, list(PASSAGE_FEATURES))
     quote = fit(qa, list(QUOTE_FEATURES))
     # The decision reads the passage model's ranking and log-odds: its rows are collected with the new model.
-    fitted = load_params(json.dumps({"format": 1, "passage": passage, "quote": quote, "decision": {**passage_free_decision(), "threshold": 0.5}}))
+    fitted = load_params(json.dumps({"format": PARAMS_FORMAT, "passage": passage, "quote": quote, "decision": {**passage_free_decision(), "threshold": 0.5}}))
     for half, searcher, qs, qv in sets:
         searcher.params = fitted
         halves[half][1].extend(collect(searcher, qs, qv, decision=True)[1])
@@ -241,20 +257,21 @@ def main() -> int:
                 halves[half][1].extend(collect(other, qs[pick], qv[pick], decision=True, off_topic=True)[1])
                 break
     da = halves["A"][1]
-    decision = fit(da, list(DECISION_FEATURES))
     xd, yd = da.arrays()
-    threshold = choose_threshold(yd, probs(decision, xd), args.recall)
-    decision["threshold"] = threshold
-    # Arabic questions and questions in another script (meaning alone) score on different scales: one threshold each.
+    # Arabic questions and questions in another script (meaning and translated terms) are two populations whose
+    # features read differently: one model and one threshold each.
     col = list(DECISION_FEATURES).index("arabic")
-    decision["thresholds"] = {
-        name: choose_threshold(yd[mask], probs(decision, xd[mask]), args.recall)
-        for name, mask in (("arabic", xd[:, col] == 1), ("other", xd[:, col] == 0))
-    }
+    masks = {"arabic": xd[:, col] == 1, "other": xd[:, col] == 0}
+    decision: dict = {name: fit(da.subset(mask), list(DECISION_FEATURES)) for name, mask in masks.items()}
+    decision["thresholds"] = {name: choose_threshold(yd[mask], probs(decision[name], xd[mask]), args.recall) for name, mask in masks.items()}
+    threshold = choose_threshold(yd, decision_probs(decision, xd), args.recall)
+    decision["threshold"] = threshold
 
     report: dict = {"seconds": round(time.perf_counter() - t0, 1)}
     print(f"\nfitted on half A in {report['seconds']} s; rows: passage {len(pa.y)}, decision {len(da.y)}, quote {len(qa.y)}")
-    for name, model, docs in (("passage", passage, PASSAGE_FEATURES), ("decision", decision, DECISION_FEATURES), ("quote", quote, QUOTE_FEATURES)):
+    models = (("passage", passage, PASSAGE_FEATURES), ("decision, Arabic questions", decision["arabic"], DECISION_FEATURES),
+              ("decision, other questions", decision["other"], DECISION_FEATURES), ("quote", quote, QUOTE_FEATURES))
+    for name, model, docs in models:
         print(f"\n{name} model (bias {model['bias']:+.3f})")
         for f in model["features"]:
             print(f"  {f:12s} {model['weights'][f]:+9.3f}   {docs[f]}")
@@ -262,7 +279,7 @@ def main() -> int:
         xp, yp = p.arrays()
         xq, yq = q.arrays()
         xd, yd = d.arrays()
-        pp, pq, pdd = probs(passage, xp), probs(quote, xq), probs(decision, xd)
+        pp, pq, pdd = probs(passage, xp), probs(quote, xq), decision_probs(decision, xd)
         report[half] = {
             "passage_auc": round(auc(yp, pp), 4),
             "passage_top1_holds_answer": round(top_hit_rate(p, pp), 4),
@@ -286,7 +303,7 @@ def main() -> int:
                   f"({int(np.sum(m & (yd == 1)))} answerable, {int(np.sum(m & (yd == 0)))} unanswerable)")
     check_x = np.vstack(pa.x[:3]) if pa.x else np.zeros((0, len(PASSAGE_FEATURES)))
     out = {
-        "format": 1,
+        "format": PARAMS_FORMAT,
         "fitted": "bench/fit_scoring.py on half A of " + ", ".join(d.name for d in datas),
         "command": reproduce_command(args.out),
         "recall_target": args.recall,

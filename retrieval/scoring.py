@@ -21,7 +21,8 @@ from retrieval.evidence import SpanEvidence
 from retrieval.query import QType, Query, TermWeights
 
 PARAMS_FILE = "params.json"
-PARAMS_FORMAT = 1
+PARAMS_FORMAT = 2  # 2: one decision model per script (Arabic questions, questions in another script)
+SCRIPTS = ("arabic", "other")
 
 # Each passage feature, in the order the fitted weights use, with what it measures.
 PASSAGE_FEATURES = {
@@ -91,11 +92,15 @@ class Params:
     """Every fitted parameter of the answer pipeline."""
 
     passage: LinearModel
-    decision: LinearModel
-    threshold: float  # answer when the decision probability reaches this
-    thresholds: dict[str, float]  # the same per script: "arabic" questions, "other" (meaning alone)
+    decisions: dict[str, LinearModel]  # per script: "arabic" questions, "other" (English: meaning and translated terms)
+    threshold: float  # answer when the decision probability reaches this (where no script has its own)
+    thresholds: dict[str, float]  # the same per script
     quote: LinearModel
     raw: dict
+
+    def decision(self, arabic: bool) -> LinearModel:
+        """The decision model for a question in Arabic script, or in another."""
+        return self.decisions["arabic" if arabic else "other"]
 
 
 def params_file_for(backend: str | None, lexicon: bool = True) -> str:
@@ -123,7 +128,7 @@ def load_params(text: str | None = None, file: str = PARAMS_FILE) -> Params:
             raise ParamsError(f"{PARAMS_FILE}: format {raw.get('format')} (this code reads {PARAMS_FORMAT})")
         return Params(
             passage=LinearModel.from_json(raw["passage"], list(PASSAGE_FEATURES), "passage"),
-            decision=LinearModel.from_json(raw["decision"], list(DECISION_FEATURES), "decision"),
+            decisions={name: LinearModel.from_json(raw["decision"][name], list(DECISION_FEATURES), f"decision ({name})") for name in SCRIPTS},
             threshold=float(raw["decision"]["threshold"]),
             thresholds={k: float(v) for k, v in raw["decision"].get("thresholds", {}).items()},
             quote=LinearModel.from_json(raw["quote"], list(QUOTE_FEATURES), "quote"),

@@ -191,7 +191,7 @@ class Searcher:
         row = ranking.features.get(cand.row)
         if row is None:  # lexical/dense diagnostics modes, or a candidate the model did not score
             return Decision(True, 1.0)
-        return decide(self.params.decision, self.decision_row(ranking, cand), self.threshold(ranking.query))
+        return decide(self.params.decision(ranking.query.arabic), self.decision_row(ranking, cand), self.threshold(ranking.query))
 
     def decision_row(self, ranking: Ranking, cand: Candidate) -> np.ndarray:
         """The decision model's features for a scored candidate (also what bench/fit_scoring.py fits on)."""

@@ -87,9 +87,12 @@ def test_unrelated_question_gets_no_quotes(searcher, question: str) -> None:
     assert answer.hits == []
 
 
-def test_an_unrelated_phrase_is_less_likely_answered_than_any_on_topic_question(searcher) -> None:
-    # "weather in Paris tomorrow" is a known miss of the fitted gate (p ≈ .33 over the English threshold .17:
-    # e5 finds "air strikes" close to "weather"); the decision must still rank it below real questions.
-    noise = searcher.answer("weather in Paris tomorrow").probability
+@pytest.mark.parametrize("noise", ["weather in Paris tomorrow", "How do I bake sourdough bread at home?"])
+def test_an_unrelated_phrase_is_less_likely_answered_than_any_on_topic_question(searcher, noise: str) -> None:
+    # Known misses of the fitted gate for English: "weather in Paris tomorrow" (e5 finds "air strikes" close to
+    # "weather") and, since English words are also matched as the corpus terms they mean, the sourdough question
+    # (bread → الطعام, home → منزل reach a chunk about a food company): p ≈ .16 over the threshold .10. The decision
+    # must still rank them below every real question (bench/RESULTS.md, "Cross-lingual terms").
+    p_noise = searcher.answer(noise).probability
     on_topic = [searcher.answer(q).probability for q, _, _ in KNOWN_ITEMS if q.isascii()]
-    assert noise is not None and all(p is not None and noise < p for p in on_topic), (noise, on_topic)
+    assert p_noise is not None and all(p is not None and p_noise < p for p in on_topic), (p_noise, on_topic)

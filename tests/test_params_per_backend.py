@@ -18,9 +18,9 @@ def test_the_searcher_picks_the_weights_of_the_index_vectors(searcher) -> None: 
     from retrieval.search import Searcher
 
     assert searcher.version.manifest["model"]["backend"] == "onnx"
-    assert searcher.params is shipped_params("onnx")
+    assert searcher.params is shipped_params("onnx", True)
     searcher.version.manifest["model"]["backend"] = "onnx-int8"  # as if the index had been built with int8
     try:
-        assert Searcher(searcher.version, searcher.embedder).params is shipped_params("onnx-int8")
+        assert Searcher(searcher.version, searcher.embedder).params is shipped_params("onnx-int8", True)
     finally:
         searcher.version.manifest["model"]["backend"] = "onnx"

@@ -94,7 +94,7 @@ def test_diversify_caps_an_article_only_while_others_compete() -> None:
 
 
 def test_decision_threshold() -> None:
-    model = shipped_params().decision
+    model = shipped_params().decision(True)
     x = np.zeros(len(model.names))
     p = float(model.probs(x.reshape(1, -1))[0])
     assert decide(model, x, p - 1e-9).answer and not decide(model, x, p + 1e-9).answer
