@@ -54,7 +54,8 @@ class Lexicon:
         best: list[list[tuple[float, int]]] = [[] for _ in range(len(q))]
         for start in range(0, len(self), SEARCH_BLOCK):
             sims = q @ np.asarray(self.vectors[start : start + SEARCH_BLOCK], dtype=np.float32).T
-            top = np.argsort(-sims, axis=1)[:, :k]
+            kk = min(k, sims.shape[1])
+            top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # the k best, in no order: sorted below
             for i, cols in enumerate(top):
                 best[i].extend((float(sims[i, c]), start + int(c)) for c in cols if sims[i, c] >= min_similarity)
         for i, found in enumerate(best):

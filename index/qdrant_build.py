@@ -256,6 +256,7 @@ def _write_lexicon(
     vocabulary: set[str] = set()
     for chunk, known in zip(chunks, doc_terms):
         vocabulary.update(known if known is not None else terms(chunk.embed_text))
+    started = time.perf_counter()
     stored = prev.lexicon() if prev is not None else None
     previous: Lexicon | None = stored.read() if stored is not None else None
     lexicon, embedded = build_lexicon((c.embed_text for c in chunks), vocabulary, embedder, previous, max(opts.batch_size, 256))
@@ -268,7 +269,7 @@ def _write_lexicon(
             for row in rows
         ]
         store.client.upsert(collection, points, wait=True)
-    return {"count": len(lexicon), "embedded": embedded}
+    return {"count": len(lexicon), "embedded": embedded, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _new_sentence_vectors(

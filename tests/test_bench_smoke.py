@@ -173,3 +173,12 @@ def test_backends_prints_both_backends_figures() -> None:
     assert re.search(rf"qdrant +p50 +{NUMBER} ms +p95 +{NUMBER} ms \(LOCAL MODE", out), out
     assert re.search(r"bytes per chunk, Qdrant server \(COMPUTED", out) and re.search(rf"total +{NUMBER}", out.replace(",", "")), out
     assert re.search(rf"qdrant +A/\S+ {NUMBER}/{NUMBER}", out), out
+
+
+@pytest.mark.timeout(300)
+def test_cross_lingual_prints_the_lexicons_cost_at_build_and_answer_time() -> None:
+    out = run_bench("cross_lingual.py")
+    assert re.search(rf"build with lexicon +: +{NUMBER} s +\(x{NUMBER}\)", out), out
+    assert re.search(rf"lexicon: {NUMBER} words embedded in {NUMBER} s", out), out
+    assert re.search(rf"answer with +translation: p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), out
+    assert re.search(rf"answer p50 with / without: {NUMBER}", out), out
