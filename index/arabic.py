@@ -146,6 +146,11 @@ class Token:
     end: int
 
 
+def raw_words(text: str) -> list[str]:
+    """Every word of `text` exactly as written (no normalisation)."""
+    return _WORD_RE.findall(text)
+
+
 def word_spans(text: str) -> list[Token]:
     """Every word of `text` with its normalised form and its span in the original."""
     out = []

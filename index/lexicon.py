@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.arabic import _WORD_RE, terms
+from index.arabic import raw_words, terms
 from index.embedder import Embedder
 
 LEXICON_FILE = "lexicon.npz"
@@ -69,7 +69,7 @@ def surface_words(texts: Iterable[str], vocabulary: set[str]) -> dict[str, str]:
     term_of: dict[str, str | None] = {}
     counts: dict[str, Counter[str]] = {}
     for text in texts:
-        for word in _WORD_RE.findall(text):
+        for word in raw_words(text):
             term = term_of.get(word, "")
             if term == "":
                 found = terms(word)
