@@ -129,10 +129,9 @@ def variants() -> dict[str, tuple[Callable[[str], list[str]], Callable[[str], li
     out = {
         "baseline (old light stemmer)": (old_terms, old_terms),
         "a. clitic stemmer (adopted: index.arabic.stem)": _analyser(new, numbers=False, split_joined=False, pairs=False),
-        "a as in analyser version 2 (accusative alif kept)": a(suffixes=arabic._SUFFIXES),
         "a, no lone ب/ل/ك stripping": a(bare_proclitic_min=None),
         "a, lone ب/ل/ك with 3+ letters left": a(bare_proclitic_min=3),
-        "a, also كم كن نا كما, stem 3+": a(suffixes=(*_ALL_SUFFIXES, "ا"), pronoun_min=3),
+        "a, also كم كن نا كما, stem 3+": a(suffixes=_ALL_SUFFIXES, pronoun_min=3),
         "a, no ت→ه before pronouns": a(restore_ta=False),
         "a, endings may leave 2 letters (مدينة → مد)": a(ending_min=2),
         "b. old + question pairs, hashtag split": _analyser(old, numbers=False, split_joined=True, pairs=True),

@@ -21,7 +21,6 @@ from index.chunking import chunk_article, chunk_sentences
 GOLDEN = {
     1: "cc5d8df1153049e01668a0332100e0b8e7660957877af952856d22ebd71531dc",
     2: "bd1e557bfc480aa2d3c7bfe3d3b03b629e3be416cb19c96be9391f58a905166b",
-    3: "75240a5c0796ae12512237543be3b5aaaa7330265a32a093f07b14359b6a6dbf",
 }
 
 SAMPLE = [

@@ -64,11 +64,8 @@ def test_clitics_and_pronouns_come_off_without_cutting_short_words() -> None:
     assert stem(n("لمسلميهم")) == stem(n("المسلمين"))
     assert stem(n("قواتهم")) == stem(n("القوات"))
     # Short words and words that only look inflected stay whole.
-    for word in ("بلد", "كبير", "لندن", "تفاهم", "محاكم", "اماكن", "لاعب", "بنك", "لجنة"):
+    for word in ("بلد", "كبير", "لندن", "تفاهم", "محاكم", "اماكن", "احيانا", "لاعب", "بنك", "لجنة"):
         assert stem(n(word)) in (n(word), n(word)[:-1]), word  # at most a final ه/ة
-    # The accusative alif comes off (analyser version 3), so a word meets its other cases.
-    assert stem(n("جسرا")) == stem(n("الجسر")) == "جسر" and stem(n("جديدا")) == stem(n("الجديد"))
-    assert stem(n("احيانا")) == stem(n("احيان")) and stem(n("ما")) == "ما" and stem(n("جدا")) == "جدا"
     assert stem(n("لاعبين")) == stem(n("لاعب")) == "لاعب"
 
 
