@@ -133,6 +133,7 @@ def variants() -> dict[str, tuple[Callable[[str], list[str]], Callable[[str], li
         "a, lone ب/ل/ك with 3+ letters left": a(bare_proclitic_min=3),
         "a, also كم كن نا كما, stem 3+": a(suffixes=_ALL_SUFFIXES, pronoun_min=3),
         "a, no ت→ه before pronouns": a(restore_ta=False),
+        "a, accusative alif stripped too (جسرا → جسر; measured, not adopted)": a(suffixes=(*arabic._SUFFIXES, "ا")),
         "a, endings may leave 2 letters (مدينة → مد)": a(ending_min=2),
         "b. old + question pairs, hashtag split": _analyser(old, numbers=False, split_joined=True, pairs=True),
         "d. old + number values": _analyser(old, numbers=True, split_joined=False, pairs=False),
