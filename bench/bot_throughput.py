@@ -341,15 +341,16 @@ def main() -> int:
 
         retrieval.search.EVIDENCE_CACHE_CHUNKS = args.evidence_cache  # type: ignore[attr-defined]
     models_dir = args.models_dir or default_models_dir()
-    backend = os.environ.get("NEWSQA_EMBEDDING_BACKEND", "torch")
-    index_dir, pool = bench_index(models_dir, backend, args.index_dir)
+    requested = os.environ.get("NEWSQA_EMBEDDING_BACKEND", "auto")  # the product's default unless set
+    index_dir, pool = bench_index(models_dir, requested, args.index_dir)
     count = args.count or (int(args.arrival_rate * 10) if args.arrival_rate else args.users * args.questions)
     distinct = max(1, count // max(1, args.repeat))
     base = [pool[i % len(pool)] for i in range(distinct)]
     asked = [base[i % len(base)] for i in range(count)]
     load = Load(asked, users=args.users, arrival_rate=args.arrival_rate, warmup=WARMUP)
-    settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=backend)
+    settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=requested)
     embedder = settings.embedder()
+    backend = getattr(embedder, "backend", requested)
     embedder.encode_queries(["warm-up"])
     clock = StageClock()
     clock.install()

@@ -97,14 +97,14 @@ class BotSearch:
     def page(self, question: str | Ask, lang: str, offset: int = 0, qvec: np.ndarray | None = None) -> PageResult:
         """The page of hits starting at `offset`: 📄, 👍/👎, previous/more (and narrowing buttons on the first).
 
-        qvec: the vector of the question's text, when the caller has it (a follow-up searches an expanded
-        question, so its own vector is never passed on).
+        qvec: the vector of the text searched, when the caller has it: for a follow-up, the expanded question
+        (`searched_text`), never the follow-up's own words.
         """
         ask = question if isinstance(question, Ask) else Ask(question)
         searcher = self.live.get()
         k = self.top_k
         answer = searcher.answer(ask.question, k=k + 1, offset=offset, filters=ask.filters, context=ask.context,
-                                 qvec=None if ask.followup else qvec)
+                                 qvec=qvec)
         note = ask.note_html(lang)
         if not answer.hits:
             return PageResult(found=answer.found, version=answer.version, declined=answer.declined, note=note)

@@ -52,6 +52,7 @@ from bot.texts import AR, EN, language, text
 from index.embedder import Embedder
 from index.errors import NewsqaError
 from retrieval.batching import QueryBatcher
+from retrieval.context import searched_text
 from retrieval.search import LiveSearcher
 
 log = logging.getLogger("newsqa.bot")
@@ -167,13 +168,12 @@ class NewsBot:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def page(self, question: str | Ask, lang: str, offset: int = 0) -> PageResult:
-        """A page of the answer: the question's vector from a shared encoder batch, then the search in the pool.
+        """A page of the answer: the vector of the text searched from a shared encoder batch, then the search in the pool.
 
-        A follow-up is searched as an expanded question, which the searcher embeds itself.
+        A follow-up is searched as the expanded question, so that is what the batch encodes.
         """
-        text_ = question.question if isinstance(question, Ask) else question
-        followup = isinstance(question, Ask) and question.followup
-        qvec = await self.batcher.encode_async(text_) if self.batcher is not None and not followup else None
+        text_ = searched_text(question.question, question.context) if isinstance(question, Ask) else question
+        qvec = await self.batcher.encode_async(text_) if self.batcher is not None else None
         return await self.run_sync(self.search.page, question, lang, offset, qvec)
 
     async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:

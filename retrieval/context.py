@@ -61,6 +61,14 @@ def expand(question: str, context: Context) -> Query:
     return dataclasses.replace(query, qtype=own.qtype)
 
 
+def searched_text(question: str, context: Context | None) -> str:
+    """The text a question is searched and embedded as: a follow-up's own words with the carried ones, else itself.
+
+    A caller that embeds questions itself (the bot batches them) embeds this, so a follow-up's vector is ready too.
+    """
+    return expand(question, context).text if context is not None and context.active else question
+
+
 def prefer(
     candidates: list[Candidate],
     context_rows: Collection[int],

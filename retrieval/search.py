@@ -220,8 +220,8 @@ class Searcher:
     ) -> Answer:
         """Ranked hits with verbatim quotes and sources, or found=False when nothing answers.
 
-        With a context (a follow-up question), its words are searched too (qvec, if given, is not
-        used: the vector must be of the question with them) and its articles come first when they answer.
+        With a context (a follow-up question), its words are searched too and its articles come first when
+        they answer. qvec, if given, is the vector of `searched_text(question, context)` (retrieval/context.py).
         """
         started = time.perf_counter()
         timings: dict[str, float] = {}
@@ -232,7 +232,7 @@ class Searcher:
         if query.content_free:
             answer.declined = "content-free"
             return answer  # nothing to search for: no search runs
-        ranking = self.rank(query, mode, filters, None if follow else qvec, timings)
+        ranking = self.rank(query, mode, filters, qvec, timings)
         if follow and context is not None and ranking.candidates:
             self.prefer_context(ranking, question, context)
         t = time.perf_counter()

@@ -8,7 +8,7 @@ from bot.asking import Ask
 from bot.chatfilters import outlets
 from bot.render import render_page
 from bot.texts import AR, EN, text
-from retrieval.context import content_words
+from retrieval.context import content_words, searched_text
 from retrieval.search import Searcher
 from retrieval.types import Context, SearchFilters
 from tests.bot_harness import running_bot, visible_text
@@ -178,3 +178,18 @@ async def test_buttons_narrow_an_answer_to_one_outlet_or_year(api, settings, emb
 
     assert edits[-1].text == page(searcher, Ask(q, SearchFilters(datetime(year, 1, 1), datetime(year, 12, 31))), AR)
     assert edits[-1].text.startswith(f"🔎 الفترة: {year}\n\n")
+
+
+def test_a_follow_up_given_the_vector_of_its_searched_text_answers_as_when_it_embeds_itself(searcher, embedder):
+    same = "ومن طالب بالتعويض؟"
+    context = follow(searcher, FLOOD_Q, same).context
+    text_ = searched_text(same, context)
+    assert text_ != same and all(w in text_ for w in content_words(FLOOD_Q))  # the carried words are embedded too
+    assert searched_text(same, None) == same and searched_text(same, Context()) == same
+    qvec = embedder.encode_queries([text_])[0]  # what the bot's shared encoder batch computes
+    given = searcher.answer(same, k=6, context=context, qvec=qvec)
+    itself = searcher.answer(same, k=6, context=context)
+    assert [(h.chunk_row, h.quote.text) for h in given.hits] == [(h.chunk_row, h.quote.text) for h in itself.hits]
+    assert "رئيس نقابة الصيادين" in " ".join(h.quote.text for h in given.hits)
+    own = embedder.encode_queries([same])[0]  # the vector is used: the follow-up's own words alone rank otherwise
+    assert searcher.answer(same, k=6, context=context, qvec=own).hits != given.hits
