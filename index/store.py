@@ -54,6 +54,8 @@ MANIFEST = "manifest.json"
 # ~740 MiB, hashed in ~0.6 s: bench/verify_cost.py); larger ones get sizes and invariants at open.
 VERIFY_ON_OPEN_MAX_BYTES = 1 << 30
 NORM_SAMPLE = 64
+CHUNK_CACHE = 200_000  # chunk records a loaded version keeps (~150 bytes each)
+ARTICLE_CACHE = 512  # article records with their bodies a loaded version keeps (news articles: a few KB each)
 # numpy parses .npy headers with ast.literal_eval, which CPython 3.11 can fail on when two threads
 # parse at once ("AST constructor recursion depth mismatch"); a reader opening a version while a build
 # verifies the new one did. Loading the parts of a version is serialised (each load is a few ms at most).
@@ -266,6 +268,10 @@ class IndexVersion:
         self.path = path
         self.name = path.name
         self._local = threading.local()
+        # Rows read by questions, kept: a version never changes, and the chunks questions reach repeat a lot
+        # (one SQLite query each was ~5% of the bot's CPU per answer). Cleared when full: bounded, lock-free.
+        self._chunks: dict[int, ChunkRecord] = {}
+        self._articles: dict[int, ArticleRecord] = {}
         self.manifest: dict = read_manifest(path)
         if self.manifest.get("format") != FORMAT_VERSION:
             raise IndexCorruptError(f"{path}: index format {self.manifest.get('format')} (this code reads {FORMAT_VERSION})")
@@ -439,6 +445,16 @@ class IndexVersion:
 
     def article(self, row: int) -> ArticleRecord:
         """One article by row."""
+        record = self._articles.get(row)
+        if record is None:
+            record = self._article(row)
+            if len(self._articles) >= ARTICLE_CACHE:
+                self._articles.clear()
+            self._articles[row] = record
+        return record
+
+    def _article(self, row: int) -> ArticleRecord:
+        """One article read from the version's SQLite file."""
         r = self.db.execute(
             "SELECT row, id, title, source, date, url, path, content_hash, body FROM articles WHERE row=?", (int(row),)
         ).fetchone()
@@ -458,12 +474,18 @@ class IndexVersion:
 
     def chunk(self, row: int) -> ChunkRecord:
         """One chunk by row (= FAISS id = bm25 document)."""
-        r = self.db.execute(
-            'SELECT row, id, article_row, ord, section, start, "end" FROM chunks WHERE row=?', (int(row),)
-        ).fetchone()
-        if r is None:
-            raise KeyError(row)
-        return ChunkRecord(*r)
+        record = self._chunks.get(row)
+        if record is None:
+            r = self.db.execute(
+                'SELECT row, id, article_row, ord, section, start, "end" FROM chunks WHERE row=?', (int(row),)
+            ).fetchone()
+            if r is None:
+                raise KeyError(row)
+            record = ChunkRecord(*r)
+            if len(self._chunks) >= CHUNK_CACHE:
+                self._chunks.clear()
+            self._chunks[row] = record
+        return record
 
     def chunk_text(self, row: int) -> str:
         """The original text of one chunk (a slice of its article's body)."""

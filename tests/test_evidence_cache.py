@@ -41,3 +41,27 @@ def test_the_cache_stays_bounded(searcher, monkeypatch) -> None:  # noqa: ANN001
     for row in range(min(8, fresh.version.n_chunks)):
         fresh.evidence(row)
         assert len(fresh._evidence) <= 3
+
+
+def test_a_version_reads_each_chunk_and_article_row_from_sqlite_once_and_stays_bounded(searcher, monkeypatch) -> None:  # noqa: ANN001
+    from index import store
+    from index.store import IndexVersion
+
+    version = IndexVersion(searcher.version.path)
+    queries: list[str] = []
+    version.db.set_trace_callback(queries.append)
+    rows = range(min(6, version.n_chunks))
+    first = [version.chunk(r) for r in rows]
+    articles = [version.article(c.article_row) for c in first]
+    reads = len(queries)
+    assert [version.chunk(r) for r in rows] == first and [version.article(c.article_row) for c in first] == articles
+    assert len(queries) == reads  # the second round asked SQLite nothing
+    assert first == [searcher.version.chunk(r) for r in rows]  # the same records another reader gets
+    with_fresh = IndexVersion(searcher.version.path)
+    assert [with_fresh._article(c.article_row) for c in first] == articles
+    monkeypatch.setattr(store, "CHUNK_CACHE", 2)
+    monkeypatch.setattr(store, "ARTICLE_CACHE", 1)
+    small = IndexVersion(searcher.version.path)
+    for r in rows:
+        small.article(small.chunk(r).article_row)
+        assert len(small._chunks) <= 2 and len(small._articles) <= 1

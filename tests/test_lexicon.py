@@ -42,6 +42,24 @@ def test_nearest_keeps_the_closest_terms_above_the_threshold_best_first() -> Non
     assert got[1] == []  # nothing close to the third axis
 
 
+def test_nearest_equals_a_full_scan_with_ties_ordered_by_row() -> None:
+    rng = np.random.default_rng(7)
+    vecs = rng.normal(size=(300, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs[[40, 41, 250]] = vecs[12]  # the same word vector four times: ties at rows 12, 40, 41, 250
+    vecs = vecs.astype(np.float16)
+    lex = Lexicon(np.array([f"t{i}" for i in range(300)]), np.array([f"w{i}" for i in range(300)]), vecs)
+    queries = np.concatenate([vecs[[12]].astype(np.float32), rng.normal(size=(5, 16)).astype(np.float32)])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    sims = queries @ vecs.astype(np.float32).T
+    for k in (1, 3, 5):
+        for i, got in enumerate(lex.nearest(queries, k=k, min_similarity=0.2)):
+            order = sorted((r for r in range(300) if sims[i, r] >= 0.2), key=lambda r: (-round(float(sims[i, r]), 5), r))[:k]
+            assert [t for t, _ in got] == [f"t{r}" for r in order]
+            assert [s for _, s in got] == pytest.approx([float(sims[i, r]) for r in order], abs=1e-5)
+    assert [t for t, _ in lex.nearest(queries[:1], k=3, min_similarity=0.5)[0]] == ["t12", "t40", "t41"]
+
+
 def test_english_content_words_drop_function_and_question_words() -> None:
     assert content_words(analyse("How many followers does the Shami Witness account have?")) == ["followers", "Shami", "Witness", "account"]
     assert content_words(analyse("When was it founded in 1990?")) == ["founded", "1990"]
