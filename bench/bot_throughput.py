@@ -314,7 +314,8 @@ def main() -> int:
     p.add_argument("--count", type=int, default=0, help="open loop: questions in all (default 10 s worth)")
     p.add_argument("--rate", type=float, default=30.0, help="flood limiter, Bot API messages/s (0 = off)")
     p.add_argument("--workers", type=int, default=2, help="search worker threads (NEWSQA_BOT_SEARCH_WORKERS)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (NEWSQA_THREADS)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="NEWSQA_THREADS; 0 (the default) as the bot runs it: torch 1 thread, ONNX Runtime its own default")
     p.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
                    help="any other bot setting for this run, e.g. --set bot_typing_after=0 (repeatable)")
     p.add_argument("--evidence-cache", type=int, default=None, metavar="CHUNKS",
@@ -335,7 +336,7 @@ def main() -> int:
     from index.embedder import configure_threads
     from index.home import default_models_dir
 
-    configure_threads(args.threads)
+    configure_threads(args.threads or 1)  # as bot/telegram.py main does
     if args.evidence_cache is not None:
         import retrieval.search
 
