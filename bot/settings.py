@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
     # Questions in flight share one encoder call, up to this many (1 = each encoded on its own).
     bot_embed_batch: int = Field(16, ge=1, validation_alias=_env("NEWSQA_BOT_EMBED_BATCH"))
+    # Vectors of questions already asked, by exact text, reused (0 = off; ~1.5 KB each). Needs the batch (> 1).
+    bot_question_cache: int = Field(4096, ge=0, validation_alias=_env("NEWSQA_BOT_QUESTION_CACHE"))
     # "typing…" only for answers slower than this, seconds (0 = at once): a fast answer needs no indicator.
     bot_typing_after: float = Field(1.0, ge=0, validation_alias=_env("NEWSQA_BOT_TYPING_AFTER"))
     bot_state_file: Path | None = Field(None, validation_alias=_env("NEWSQA_BOT_STATE_FILE"))

@@ -150,7 +150,10 @@ class NewsBot:
         self.executor = ThreadPoolExecutor(max(1, settings.bot_search_workers), thread_name_prefix="newsqa-search")
         # Questions waiting for their vector hold no search worker, and all of them share the next encoder
         # call: one encode per batch instead of one per question (max_wait 0: batch what is queued, never wait).
-        self.batcher = QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0) if settings.bot_embed_batch > 1 else None
+        self.batcher = (
+            QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0, cache=settings.bot_question_cache)
+            if settings.bot_embed_batch > 1 else None
+        )
         self.typing_after = settings.bot_typing_after
         self.reindex_task: asyncio.Task | None = None
         self.reindex_state = "never run"

@@ -3,7 +3,8 @@
 One encoder call for 8 short questions costs little more than for one, so under load a worker
 thread takes whatever questions are queued (up to `max_batch`, waiting at most `max_wait`
 for more once one has arrived) and encodes them together. `BatchingEmbedder` wraps an
-Embedder so a Searcher (or the bot) gets this without changing its calls.
+Embedder so a Searcher (or the bot) gets this without changing its calls. A question asked
+again (the same text: a story everyone is asking about) can reuse its vector from a small cache.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -23,29 +25,50 @@ _STOP = object()
 
 
 class QueryBatcher:
-    """Encodes questions submitted from many threads in shared batches on one worker thread."""
+    """Encodes questions submitted from many threads in shared batches on one worker thread.
 
-    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002) -> None:
+    The same text asked again while it waits joins the pending encode; once encoded, it may be kept in a small
+    cache (`cache` vectors, least recently asked out first), so a question many people ask runs the model once.
+    """
+
+    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002, cache: int = 0) -> None:
         self.embedder = embedder
         self.max_batch = max(1, max_batch)
         self.max_wait = max(0.0, max_wait)
+        self.cache_size = max(0, cache)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pending: dict[str, list[Future]] = {}  # texts queued or being encoded → who waits for them
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = False
         self.batches = 0  # number of encoder calls made (for benchmarks and tests)
-        self.encoded = 0
+        self.encoded = 0  # texts encoded
+        self.joined = 0  # askers who joined a pending encode of the same text
+        self.cache_hits = 0  # askers answered from the cache
 
     def submit(self, question: str) -> Future:
-        """Queue one question; the future resolves to its float32 vector."""
+        """Queue one question; the future resolves to its float32 vector (at once when the cache has it)."""
         future: Future = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("QueryBatcher is closed")
+            known = self._cache.get(question) if self.cache_size else None
+            if known is not None:
+                self._cache.move_to_end(question)
+                self.cache_hits += 1
+                future.set_result(known)
+                return future
+            waiting = self._pending.get(question)
+            if waiting is not None:
+                waiting.append(future)
+                self.joined += 1
+                return future
+            self._pending[question] = [future]
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="query-batcher", daemon=True)
                 self._worker.start()
-            self._queue.put((question, future))
+            self._queue.put(question)
         return future
 
     def encode(self, question: str, timeout: float | None = None) -> np.ndarray:
@@ -77,20 +100,32 @@ class QueryBatcher:
             if stop:
                 return
 
-    def _encode(self, batch: list[tuple[str, Future]]) -> None:
-        live = [(q, f) for q, f in batch if f.set_running_or_notify_cancel()]
+    def _encode(self, batch: list[str]) -> None:
+        with self._lock:  # from here on, an asker of these texts waits for the next encode (or the cache)
+            groups = [(q, self._pending.pop(q, [])) for q in batch]
+        live = [(q, fs) for q, all_fs in groups if (fs := [f for f in all_fs if f.set_running_or_notify_cancel()])]
         if not live:
             return
         try:
             vectors = self.embedder.encode_queries([q for q, _ in live], batch_size=len(live))
         except BaseException as exc:  # the askers get the error; the worker keeps serving
-            for _, f in live:
-                f.set_exception(exc)
+            for _, fs in live:
+                for f in fs:
+                    f.set_exception(exc)
             return
         self.batches += 1
         self.encoded += len(live)
-        for (_, f), v in zip(live, vectors):
-            f.set_result(np.array(v, dtype=np.float32))
+        for (q, fs), v in zip(live, vectors):
+            vec = np.array(v, dtype=np.float32)
+            if self.cache_size or len(fs) > 1:
+                vec.flags.writeable = False  # shared by every asker of the same text: nobody may change it
+            if self.cache_size:
+                with self._lock:
+                    self._cache[q] = vec
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+            for f in fs:
+                f.set_result(vec)
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker."""

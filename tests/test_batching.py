@@ -38,7 +38,8 @@ def test_many_threads_get_the_vectors_one_by_one_encoding_gives(embedder) -> Non
             t.start()
         for t in threads:
             t.join()
-        assert batcher.encoded == len(QUESTIONS)
+        # a text asked again while it waits joins that encode: every asker counted once, each text encoded
+        assert batcher.encoded + batcher.joined == len(QUESTIONS) and batcher.encoded >= len(set(QUESTIONS))
         assert batcher.batches < len(QUESTIONS), "concurrent questions should share encoder calls"
     assert len(results) == len(QUESTIONS)
     for i, q in enumerate(QUESTIONS):
@@ -81,3 +82,47 @@ def test_searcher_through_the_batching_embedder_answers_the_same(built_index, se
         assert batching.batcher.encoded >= 3
     finally:
         batching.close()
+
+
+def test_a_question_asked_again_reuses_its_vector_and_the_cache_stays_bounded(embedder) -> None:  # noqa: ANN001
+    first, second, third = QUESTIONS[0], QUESTIONS[1], QUESTIONS[2]
+    with QueryBatcher(embedder, max_batch=4, max_wait=0.0, cache=2) as batcher:
+        v1 = batcher.encode(first, timeout=120)
+        again = batcher.encode(first, timeout=120)
+        assert batcher.encoded == 1 and batcher.cache_hits == 1  # the second asking ran no model
+        np.testing.assert_allclose(again, embedder.encode_queries([first])[0], atol=1e-5)
+        assert again is v1 and not again.flags.writeable  # one shared, read-only vector
+        batcher.encode(second, timeout=120)
+        batcher.encode(third, timeout=120)  # the cache holds two: the least recently asked (first) goes
+        assert len(batcher._cache) == 2 and first not in batcher._cache
+        batcher.encode(first, timeout=120)
+        assert batcher.encoded == 4
+    with QueryBatcher(embedder, max_batch=4, max_wait=0.0) as plain:  # no cache unless asked for
+        plain.encode(first, timeout=120)
+        plain.encode(first, timeout=120)
+        assert plain.encoded == 2 and plain.cache_hits == 0
+
+
+def test_askers_of_a_text_already_queued_join_its_encode(embedder) -> None:  # noqa: ANN001
+    started, release = threading.Event(), threading.Event()
+
+    class Held:
+        """The real embedder, held at its first call until released (so the next askers queue up)."""
+
+        name, dim = embedder.name, embedder.dim
+
+        def encode_queries(self, texts, batch_size=32):  # noqa: ANN001, ANN201
+            started.set()
+            release.wait(60)
+            return embedder.encode_queries(texts, batch_size)
+
+    with QueryBatcher(Held(), max_batch=8, max_wait=0.0) as batcher:  # type: ignore[arg-type]
+        first = batcher.submit(QUESTIONS[0])
+        assert started.wait(60)  # the worker is inside the encoder with the first question
+        same = [batcher.submit(QUESTIONS[1]) for _ in range(3)]
+        release.set()
+        vectors = [f.result(60) for f in same]
+        first.result(60)
+    assert batcher.encoded == 2 and batcher.joined == 2 and batcher.batches == 2
+    assert vectors[0] is vectors[1] is vectors[2] and not vectors[0].flags.writeable
+    np.testing.assert_allclose(vectors[0], embedder.encode_queries([QUESTIONS[1]])[0], atol=2e-5)

@@ -375,7 +375,9 @@ async def test_burst_of_200_updates_from_50_users_all_answered_exactly_once(api,
         got = sorted(s.text for s in sent if s.chat_id == user)
         assert got == sorted(expected[q] for q in qs), user
     assert all(s.status == 200 for s in api.calls("sendMessage"))
-    assert newsbot.batcher.encoded == 200 and newsbot.batcher.batches < 200  # questions shared encoder calls
+    batcher = newsbot.batcher
+    # 8 texts asked 200 times: a text asked again while queued joins its encode, or later reads the cache
+    assert batcher.encoded + batcher.joined + batcher.cache_hits == 200 and batcher.encoded <= 16
 
 
 async def test_operator_commands_refused_to_others(api, settings, embedder, built_index):
