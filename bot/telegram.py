@@ -51,7 +51,7 @@ from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
 from index.embedder import Embedder
 from index.errors import NewsqaError
-from retrieval.batching import QueryBatcher
+from retrieval.batching import BatchingEmbedder, QueryBatcher
 from retrieval.context import searched_text
 from retrieval.search import LiveSearcher
 
@@ -140,7 +140,16 @@ class NewsBot:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.live = live or LiveSearcher(settings.version_store(), embedder, settings.search_config())
+        # Questions waiting for their vector hold no search worker, and all of them share the next encoder
+        # call: one encode per batch instead of one per question (max_wait 0: batch what is queued, never wait).
+        self.batcher = (
+            QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0, cache=settings.bot_question_cache)
+            if settings.bot_embed_batch > 1 else None
+        )
+        # What the searcher itself encodes (an English question's words, inline queries) joins the same batches
+        # and cache.
+        searching = BatchingEmbedder(embedder, batcher=self.batcher) if self.batcher is not None else embedder
+        self.live = live or LiveSearcher(settings.version_store(), searching, settings.search_config())
         self.store = store or CallbackStore(settings.bot_state_path)
         self.search = BotSearch(self.live, self.store, settings.top_k)
         self.conversations = Conversations(ContextStore(settings.bot_state_path, settings.followup_minutes * 60))
@@ -148,12 +157,6 @@ class NewsBot:
         self.limiter = UserLimiter(settings.user_questions_per_minute)
         self.stats = Stats()
         self.executor = ThreadPoolExecutor(max(1, settings.bot_search_workers), thread_name_prefix="newsqa-search")
-        # Questions waiting for their vector hold no search worker, and all of them share the next encoder
-        # call: one encode per batch instead of one per question (max_wait 0: batch what is queued, never wait).
-        self.batcher = (
-            QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0, cache=settings.bot_question_cache)
-            if settings.bot_embed_batch > 1 else None
-        )
         self.typing_after = settings.bot_typing_after
         self.reindex_task: asyncio.Task | None = None
         self.reindex_state = "never run"

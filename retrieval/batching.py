@@ -146,12 +146,19 @@ class QueryBatcher:
 
 
 class BatchingEmbedder:
-    """An Embedder whose query encodings go through a QueryBatcher; passages go straight through."""
+    """An Embedder whose query encodings go through a QueryBatcher (its own, or one shared with other callers);
+    passages go straight through, and anything else (fingerprint, backend) is the wrapped model's."""
 
-    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002) -> None:
+    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002, batcher: QueryBatcher | None = None) -> None:
         self.inner = embedder
         self.name = embedder.name
-        self.batcher = QueryBatcher(embedder, max_batch, max_wait)
+        self._owns_batcher = batcher is None
+        self.batcher = batcher if batcher is not None else QueryBatcher(embedder, max_batch, max_wait)
+
+    def __getattr__(self, name: str) -> object:
+        if name == "inner":  # not set yet (copying, unpickling): never recurse
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     @property
     def dim(self) -> int:
@@ -170,5 +177,6 @@ class BatchingEmbedder:
         return np.stack([f.result() for f in futures])
 
     def close(self) -> None:
-        """Stop the batching worker."""
-        self.batcher.close()
+        """Stop the batching worker (a shared one is its owner's to stop)."""
+        if self._owns_batcher:
+            self.batcher.close()
