@@ -126,3 +126,17 @@ def test_askers_of_a_text_already_queued_join_its_encode(embedder) -> None:  # n
     assert batcher.encoded == 2 and batcher.joined == 2 and batcher.batches == 2
     assert vectors[0] is vectors[1] is vectors[2] and not vectors[0].flags.writeable
     np.testing.assert_allclose(vectors[0], embedder.encode_queries([QUESTIONS[1]])[0], atol=2e-5)
+
+
+def test_a_batching_embedder_on_a_shared_batcher_uses_its_cache_and_leaves_it_running(embedder) -> None:  # noqa: ANN001
+    from index.embedder import model_fingerprint_of
+
+    with QueryBatcher(embedder, max_batch=8, max_wait=0.0, cache=16) as shared:
+        view = BatchingEmbedder(embedder, batcher=shared)
+        words = view.encode_queries(["followers", "account"])  # e.g. an English question's words, from the searcher
+        np.testing.assert_allclose(words[0], embedder.encode_queries(["followers"])[0], atol=2e-5)
+        assert model_fingerprint_of(view) == model_fingerprint_of(embedder)  # the wrapped model's, for the serving check
+        view.close()  # the shared batcher is its owner's to stop
+        again = shared.encode("followers", timeout=60)
+        assert shared.cache_hits == 1 and shared.encoded == 2
+        np.testing.assert_array_equal(again, words[0])
