@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from index.store import open_current
-from retrieval.candidates import LexicalSide
+from retrieval import candidates
+from retrieval.candidates import LexicalSide, lexical_backend
 from retrieval.query import analyse
 
 QUESTIONS = (
@@ -19,9 +22,13 @@ QUESTIONS = (
 )
 
 
-def test_top_k_with_and_without_filters_returns_what_full_scoring_returns(built_index: Path) -> None:
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_top_k_with_and_without_filters_returns_what_full_scoring_returns(built_index: Path, backend: str) -> None:
+    if backend == "numba":
+        pytest.importorskip("numba")
     version = open_current(built_index)
     lexical = LexicalSide(version)
+    lexical.backend = backend  # bm25s's backend for large indexes, tried here on the small one
     rng = np.random.default_rng(7)
     compared = 0
     for question in QUESTIONS:
@@ -36,3 +43,11 @@ def test_top_k_with_and_without_filters_returns_what_full_scoring_returns(built_
                     assert all(mask[r] for r, _ in got)  # a filtered-out chunk never comes back
                 compared += len(got)
     assert compared > 50  # the questions really hit the index
+
+
+def test_large_indexes_use_the_numba_backend_and_small_ones_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba")
+    assert lexical_backend(1_000) == "numpy"  # small: numba's first call would compile for seconds
+    assert lexical_backend(candidates.NUMBA_MIN_CHUNKS) == "numba"
+    monkeypatch.setitem(sys.modules, "numba", None)  # numba not installed
+    assert lexical_backend(candidates.NUMBA_MIN_CHUNKS) == "numpy"
