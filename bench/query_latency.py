@@ -57,6 +57,30 @@ def concurrent_embed_rate(emb, questions: list[str], threads: int) -> float:  # 
     return len(questions) / t.seconds
 
 
+def lexical_backends(searcher, asked: list[str]) -> None:  # noqa: ANN001
+    """BM25 top-k alone with each of bm25s's backends on the same index and questions (the product picks one by size)."""
+    import importlib.util
+
+    from retrieval.query import analyse
+
+    side = searcher.backend.lexicon
+    chosen, queries = side.backend, [analyse(q) for q in asked]
+    for name in ("numpy", "numba"):
+        if name == "numba" and importlib.util.find_spec("numba") is None:
+            continue
+        side.backend = name
+        with Timer() as first:
+            searcher.lexical(queries[0], searcher.config.candidates)  # numba compiles on its first call
+        times = []
+        for q in queries:
+            with Timer() as t:
+                searcher.lexical(q, searcher.config.candidates)
+            times.append(t.seconds)
+        print(f"    lexical top-k, bm25s {name}: p50 {percentile(times, 50) * 1000:.2f} ms, p95 {percentile(times, 95) * 1000:.2f} ms "
+              f"(first call {first.seconds * 1000:.0f} ms)")
+    side.backend = chosen
+
+
 def by_size(sizes: list[int], n_questions: int, backend: str) -> int:
     """p50/p95 of every stage at each corpus size, same questions, same process: how each stage grows."""
     import scale
@@ -91,7 +115,9 @@ def by_size(sizes: list[int], n_questions: int, backend: str) -> int:
             stages["other"] = scale.unaccounted(stages)
             table[size] = stages
             print(f"{size:>9,} chunks: FAISS {version.manifest['faiss']['kind']}, written in {t.seconds:.0f}s; "
-                  f"ask p50 {percentile(stages['total'], 50) * 1000:.1f} ms, p95 {percentile(stages['total'], 95) * 1000:.1f} ms")
+                  f"ask p50 {percentile(stages['total'], 50) * 1000:.1f} ms, p95 {percentile(stages['total'], 95) * 1000:.1f} ms; "
+                  f"BM25 top-k on bm25s's {searcher.backend.lexicon.backend} backend")  # type: ignore[attr-defined]
+            lexical_backends(searcher, asked)
             version.close()
     print("\nstage      " + "".join(f"{size:>22,}" for size in sizes) + "   (p50 / p95 ms)")
     for s in (*STAGES, "other"):
