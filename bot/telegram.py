@@ -234,7 +234,11 @@ class NewsBot:
         app.add_error_handler(self.on_error)
 
     async def post_init(self, app: Application) -> None:
-        """Publish the command menu (Arabic by default, English for English clients)."""
+        """Load the index and publish the command menu (Arabic by default, English for English clients)."""
+        try:  # the version's files, and numba's compile for a large one, now rather than in the first question
+            await self.run_sync(self.live.get)
+        except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
+            log.warning("the index could not be loaded at start-up (%s); each question will try again", exc)
         for lang, code in (("ar", None), (EN, EN)):
             commands = [
                 BotCommand("help", "كيف تسأل وما الذي أعرفه" if lang == "ar" else "How to ask and what I know"),

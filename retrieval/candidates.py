@@ -60,6 +60,11 @@ class LexicalSide:
         self._idf = self._compute_idf()
         self.unknown_idf = math.log1p((version.n_chunks + 0.5) / 0.5)  # a word no chunk uses
         self.backend = lexical_backend(version.n_chunks)
+        if self.backend == "numba" and version.bm25 is not None and version.bm25.vocab_dict:
+            # numba compiles on its first call (~2 s, once per process): here, where the version is loaded, not
+            # inside the first question
+            version.bm25.retrieve([[next(iter(version.bm25.vocab_dict.values()))]], k=1, show_progress=False,
+                                  n_threads=0, backend_selection="numba")
 
     def _compute_idf(self) -> dict[str, float]:
         bm25 = self.version.bm25

@@ -55,7 +55,8 @@ async def test_start_and_help_explain_corpus_in_arabic_and_english(api, settings
 
 
 async def test_arabic_question_gets_quotes_sources_highlights_and_buttons(api, settings, embedder, searcher):
-    async with running_bot(settings, embedder):
+    async with running_bot(settings, embedder) as newsbot:
+        assert newsbot.live._searcher is not None  # the index was loaded at start-up, not by the first question
         api.push_message(FLOOD_Q, user_id=21)
         [answer] = await api.wait_for("sendMessage")
     assert answer.chat_id == 21 and answer.params["parse_mode"] == "HTML"

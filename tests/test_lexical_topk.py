@@ -51,3 +51,14 @@ def test_large_indexes_use_the_numba_backend_and_small_ones_numpy(monkeypatch: p
     assert lexical_backend(candidates.NUMBA_MIN_CHUNKS) == "numba"
     monkeypatch.setitem(sys.modules, "numba", None)  # numba not installed
     assert lexical_backend(candidates.NUMBA_MIN_CHUNKS) == "numpy"
+
+
+def test_a_large_index_side_compiles_numba_when_loaded_and_answers_as_full_scoring(built_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba")
+    monkeypatch.setattr(candidates, "NUMBA_MIN_CHUNKS", 1)  # the small test index counts as large
+    lexical = LexicalSide(open_current(built_index))  # numba's first call happens here, on loading
+    assert lexical.backend == "numba"
+    query = analyse(QUESTIONS[0])
+    got, want = lexical.search(query, 10), lexical.search_all(query, 10)
+    assert got and [r for r, _ in got] == [r for r, _ in want]
+    assert np.allclose([s for _, s in got], [s for _, s in want], rtol=1e-5)
