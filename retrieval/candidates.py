@@ -36,8 +36,9 @@ class Candidate:
 
 
 # From this many chunks on, BM25 top-k runs on bm25s's numba backend: its numpy backend adds the postings into a
-# score array as long as the corpus and partitions it for every question (p50 35 ms at 10^6 chunks, 0.3 ms at 10^5),
-# the numba one 0.9 ms at 10^6. Below it numpy is as fast, and numba's first call compiles for ~2 s in every process.
+# score array as long as the corpus and partitions it for every question (p50 28 ms at 10^6 chunks, 2.5 ms at 10^5;
+# numba 0.7 and 0.2 ms: bench/query_latency.py --sizes). Below it numpy costs a few ms at most, while numba's first
+# call compiles for ~2 s in every process, which a one-shot `newsqa ask` would pay.
 NUMBA_MIN_CHUNKS = 200_000
 
 
