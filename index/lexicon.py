@@ -22,7 +22,7 @@ from index.embedder import Embedder
 
 LEXICON_FILE = "lexicon.npz"
 ADD_BLOCK = 65_536  # lexicon rows handed to FAISS at once (bounds the float32 copy made on the way in)
-TIE_MARGIN = 8  # neighbours fetched beyond k, so equal cosines at the cut are ordered by row as before
+TIE_MARGIN = 8  # neighbours fetched beyond k, so equal cosines at the k-th place are ordered by row (by term on Qdrant)
 
 
 class LexiconReader(Protocol):

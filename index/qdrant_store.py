@@ -31,7 +31,7 @@ import numpy as np
 
 from index.articles import Paragraph
 from index.errors import IndexCorruptError, IndexNotFoundError, NewsqaError
-from index.lexicon import Lexicon
+from index.lexicon import TIE_MARGIN, Lexicon
 from index.sparse import idf, term_id
 from index.store import FORMAT_VERSION, ArticleRecord, ChunkRecord, is_version_name
 
@@ -419,7 +419,6 @@ class QdrantVersion:
 
 
 LEXICON_VECTOR = "word"
-TIE_MARGIN = 4  # neighbours asked beyond k, so ties at the k-th place are broken by term here, not by the engine
 
 
 class QdrantLexicon:

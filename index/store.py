@@ -25,12 +25,12 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -88,6 +88,25 @@ CREATE INDEX chunks_by_article ON chunks(article_row);
 CREATE INDEX articles_by_source ON articles(source);
 CREATE INDEX articles_by_date ON articles(date);
 """
+
+
+T = TypeVar("T")
+
+
+def remember(cache: dict[int, T], limit: int, key: int, load: Callable[[int], T]) -> T:
+    """cache[key], loaded on a miss and kept while the cache holds fewer than `limit` (0 = keep nothing).
+
+    For what a loaded version never changes (its rows, their analysis): emptied when full, so bounded and lock-free;
+    a question in flight keeps what it already read.
+    """
+    value = cache.get(key)
+    if value is None:
+        value = load(key)
+        if len(cache) >= limit:
+            cache.clear()
+        if limit > 0:
+            cache[key] = value
+    return value
 
 
 def import_bm25s():  # noqa: ANN201
@@ -268,8 +287,8 @@ class IndexVersion:
         self.path = path
         self.name = path.name
         self._local = threading.local()
-        # Rows read by questions, kept: a version never changes, and the chunks questions reach repeat a lot
-        # (one SQLite query each was ~5% of the bot's CPU per answer). Cleared when full: bounded, lock-free.
+        # Rows read by questions, kept (`remember`): the chunks questions reach repeat a lot (one SQLite query
+        # each was ~5% of the bot's CPU per answer).
         self._chunks: dict[int, ChunkRecord] = {}
         self._articles: dict[int, ArticleRecord] = {}
         self.manifest: dict = read_manifest(path)
@@ -445,13 +464,7 @@ class IndexVersion:
 
     def article(self, row: int) -> ArticleRecord:
         """One article by row."""
-        record = self._articles.get(row)
-        if record is None:
-            record = self._article(row)
-            if len(self._articles) >= ARTICLE_CACHE:
-                self._articles.clear()
-            self._articles[row] = record
-        return record
+        return remember(self._articles, ARTICLE_CACHE, row, self._article)
 
     def _article(self, row: int) -> ArticleRecord:
         """One article read from the version's SQLite file."""
@@ -474,18 +487,16 @@ class IndexVersion:
 
     def chunk(self, row: int) -> ChunkRecord:
         """One chunk by row (= FAISS id = bm25 document)."""
-        record = self._chunks.get(row)
-        if record is None:
-            r = self.db.execute(
-                'SELECT row, id, article_row, ord, section, start, "end" FROM chunks WHERE row=?', (int(row),)
-            ).fetchone()
-            if r is None:
-                raise KeyError(row)
-            record = ChunkRecord(*r)
-            if len(self._chunks) >= CHUNK_CACHE:
-                self._chunks.clear()
-            self._chunks[row] = record
-        return record
+        return remember(self._chunks, CHUNK_CACHE, row, self._chunk)
+
+    def _chunk(self, row: int) -> ChunkRecord:
+        """One chunk read from the version's SQLite file."""
+        r = self.db.execute(
+            'SELECT row, id, article_row, ord, section, start, "end" FROM chunks WHERE row=?', (int(row),)
+        ).fetchone()
+        if r is None:
+            raise KeyError(row)
+        return ChunkRecord(*r)
 
     def chunk_text(self, row: int) -> str:
         """The original text of one chunk (a slice of its article's body)."""

@@ -18,7 +18,7 @@ import numpy as np
 from index.dense import DenseParams
 from index.embedder import Embedder
 from index.errors import NewsqaError
-from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model
+from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model, remember
 from retrieval.backend import Restriction, backend_for
 from retrieval.candidates import Candidate, merge
 from retrieval.context import expand, own_text, prefer
@@ -168,14 +168,8 @@ class Searcher:
 
         The analysis was three quarters of a question's CPU time, and the chunks questions reach repeat a lot.
         """
-        ev = self._evidence.get(row)
-        if ev is None:
-            ev = analyse_span(self.version.chunk_text(row))  # kept here, by row: not also in span_evidence's cache
-            if len(self._evidence) >= EVIDENCE_CACHE_CHUNKS:
-                self._evidence.clear()  # crude but bounded; a question in flight keeps what it already read
-            if EVIDENCE_CACHE_CHUNKS > 0:
-                self._evidence[row] = ev
-        return ev
+        # kept here, by row: not also in span_evidence's cache
+        return remember(self._evidence, EVIDENCE_CACHE_CHUNKS, row, lambda r: analyse_span(self.version.chunk_text(r)))
 
     def lexical(self, query: Query, n: int, mask: Restriction = None) -> list[tuple[int, float]]:
         """Top-n chunk rows by BM25 (the candidates stage's lexical side)."""
