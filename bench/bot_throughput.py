@@ -207,9 +207,9 @@ class StageClock:
         telegram_mod.NewsBot.answer_question = timed_async(handler, "handler total")  # type: ignore[method-assign]
         ExtBot.send_message = timed_async(send, "sendMessage")  # type: ignore[method-assign]
 
-    def summary(self) -> dict[str, tuple[float, float]]:
-        """Stage → (mean ms, p50 ms); `keys` is the page's time outside search and rendering."""
-        out: dict[str, tuple[float, float]] = {}
+    def summary(self) -> dict[str, tuple[float, float, float]]:
+        """Stage → (mean ms, p50 ms, p95 ms); `keys` is the page's time outside search and rendering."""
+        out: dict[str, tuple[float, float, float]] = {}
         s = dict(self.seconds)
         if s.get("page") and s.get("search total"):
             n = min(len(s["page"]), len(s["search total"]), len(s.get("render") or s["page"]))
@@ -218,7 +218,7 @@ class StageClock:
         for stage in STAGES:
             values = s.get(stage)
             if values:
-                out[stage] = (statistics.fmean(values) * 1000, statistics.median(values) * 1000)
+                out[stage] = (statistics.fmean(values) * 1000, statistics.median(values) * 1000, percentile(values, 95) * 1000)
         return out
 
 
@@ -373,7 +373,7 @@ def main() -> int:
     print(f"CPU: bot {r['bot_cpu_s']:.1f} s ({r['bot_cpu_s'] / n * 1000:.1f} ms per answer), "
           f"fake Bot API + users process {r['api_cpu_s']:.1f} s (not counted against the bot)")
     split = clock.summary()
-    print("per answer (mean / p50 ms): " + ", ".join(f"{k} {m:.1f}/{p50:.1f}" for k, (m, p50) in split.items()))
+    print("per answer (mean / p50 / p95 ms): " + ", ".join(f"{k} {m:.1f}/{p50:.1f}/{p95:.1f}" for k, (m, p50, p95) in split.items()))
     if args.json:
         print(json.dumps({**r, "stages": split, "backend": backend, "load_avg": load_avg}, ensure_ascii=False))
     return 0

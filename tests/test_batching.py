@@ -128,6 +128,37 @@ def test_askers_of_a_text_already_queued_join_its_encode(embedder) -> None:  # n
     np.testing.assert_allclose(vectors[0], embedder.encode_queries([QUESTIONS[1]])[0], atol=2e-5)
 
 
+def test_a_large_shared_batch_is_encoded_in_length_sorted_groups(embedder) -> None:  # noqa: ANN001
+    from retrieval.batching import ENCODE_GROUP
+
+    started, release = threading.Event(), threading.Event()
+    calls: list[tuple[int, int]] = []  # (texts, batch_size) of each encoder call
+
+    class Held:
+        """The real embedder, held at its first call so the next 12 questions queue up as one batch."""
+
+        name, dim = embedder.name, embedder.dim
+
+        def encode_queries(self, texts, batch_size=32):  # noqa: ANN001, ANN201
+            calls.append((len(texts), batch_size))
+            started.set()
+            release.wait(60)
+            return embedder.encode_queries(texts, batch_size)
+
+    distinct = list(dict.fromkeys(QUESTIONS))
+    asked = distinct + [f"{q} ({i})" for i, q in enumerate(distinct[:5])]  # 13 distinct texts
+    with QueryBatcher(Held(), max_batch=16, max_wait=0.0) as batcher:  # type: ignore[arg-type]
+        first = batcher.submit(asked[0])
+        assert started.wait(60)
+        rest = [batcher.submit(q) for q in asked[1:]]
+        release.set()
+        vectors = [first.result(60)] + [f.result(60) for f in rest]
+    # one shared call for the 12 queued questions, which the model runs in groups of ENCODE_GROUP (sorted by length)
+    assert calls == [(1, 1), (12, ENCODE_GROUP)]
+    for q, v in zip(asked, vectors):
+        np.testing.assert_allclose(v, embedder.encode_queries([q])[0], atol=2e-5)
+
+
 def test_a_batching_embedder_on_a_shared_batcher_uses_its_cache_and_leaves_it_running(embedder) -> None:  # noqa: ANN001
     from index.embedder import model_fingerprint_of
 
