@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # Open HTTP connections to the Bot API. httpx scans its whole pool on every request, so PTB's default of
     # 256 cost more CPU per answer than 16 (bench/bot_throughput.py); 30 messages/s need only a few.
     telegram_connections: int = Field(16, ge=1, validation_alias=_env("TELEGRAM_CONNECTIONS"))
+    # The HTTP client for Bot API calls: aiohttp (~0.3 ms of CPU per call, bot/http.py) or python-telegram-bot's
+    # own httpx (~1.3 ms).
+    telegram_http: Literal["aiohttp", "httpx"] = Field("aiohttp", validation_alias=_env("TELEGRAM_HTTP"))
     bot_search_workers: int = Field(2, validation_alias=_env("NEWSQA_BOT_SEARCH_WORKERS"))
     # Questions in flight share one encoder call, up to this many (1 = each encoded on its own).
     bot_embed_batch: int = Field(16, ge=1, validation_alias=_env("NEWSQA_BOT_EMBED_BATCH"))

@@ -45,6 +45,7 @@ from bot.chatfilters import FilterError, parse
 from bot.feedback import FeedbackStore, Votes, report_html
 from bot.flood import ResilientRateLimiter, UserLimiter
 from bot.followup import ContextStore, Conversations
+from bot.http import bot_requests
 from bot.inline import InlineMode, InlineSearch
 from bot.render import pack
 from bot.searching import BotSearch, PageResult, SerialEmbedder
@@ -629,15 +630,21 @@ def build_application(
         .token(token)
         .rate_limiter(limiter)
         .concurrent_updates(256)
-        .connection_pool_size(settings.telegram_connections)
-        .connect_timeout(settings.telegram_timeout)
-        .read_timeout(settings.telegram_timeout)
-        .write_timeout(settings.telegram_timeout)
-        .pool_timeout(settings.telegram_timeout)
         .post_init(newsbot.post_init)
         .post_stop(newsbot.post_stop)
         .post_shutdown(newsbot.post_shutdown)
     )
+    requests = bot_requests(settings.telegram_http, settings.telegram_connections, settings.telegram_timeout)
+    if requests is not None:
+        builder = builder.request(requests[0]).get_updates_request(requests[1])
+    else:
+        builder = (
+            builder.connection_pool_size(settings.telegram_connections)
+            .connect_timeout(settings.telegram_timeout)
+            .read_timeout(settings.telegram_timeout)
+            .write_timeout(settings.telegram_timeout)
+            .pool_timeout(settings.telegram_timeout)
+        )
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(base).base_file_url(re.sub(r"/bot$", "/file/bot", base))

@@ -85,6 +85,23 @@ async def test_english_question_from_english_user(api, settings, embedder, searc
     assert buttons(answer)[0]["text"] == "📄 1"
 
 
+async def test_the_httpx_client_answers_the_same_as_aiohttp(api, built_index, tmp_path, embedder, searcher):
+    from bot.http import AiohttpRequest
+    from bot.telegram import build_application
+
+    pages = {}
+    for client, user in (("aiohttp", 24), ("httpx", 25)):
+        settings = bot_settings(api, built_index, tmp_path / client, telegram_http=client)
+        (tmp_path / client).mkdir()
+        app = build_application(settings, embedder, updater=False)
+        assert isinstance(app.bot.request, AiohttpRequest) == (client == "aiohttp")
+        async with running_bot(settings, embedder):
+            api.push_message(FLOOD_Q, user_id=user)
+            [answer] = await api.wait_for("sendMessage", where=lambda r, u=user: r.chat_id == u)
+        pages[client] = answer.text
+    assert pages["aiohttp"] == pages["httpx"] == expected_page(searcher, FLOOD_Q, AR)
+
+
 async def test_quotes_and_sources_with_html_characters_are_escaped(api, settings, embedder, searcher):
     q = "ما اسم شركة النور والأمل للبرمجيات؟"
     async with running_bot(settings, embedder):
@@ -575,5 +592,8 @@ def test_bot_api_connection_pool_is_the_configured_size(api, built_index, tmp_pa
     from bot.telegram import build_application
 
     app = build_application(bot_settings(api, built_index, tmp_path, telegram_connections=4), embedder)
-    assert app.bot.request._client_kwargs["limits"].max_connections == 4  # answers, not getUpdates
+    assert app.bot.request.connections == 4  # answers (aiohttp, the default), not getUpdates
+    (tmp_path / "httpx").mkdir()
+    app = build_application(bot_settings(api, built_index, tmp_path / "httpx", telegram_connections=4, telegram_http="httpx"), embedder)
+    assert app.bot.request._client_kwargs["limits"].max_connections == 4
     assert api.requests == []  # building contacts nothing
