@@ -34,6 +34,8 @@ ROWS = [
 
 
 def main() -> int:
+    from functools import partial
+    from index.embedder import encode_questions
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, action="append")
     parser.add_argument("--limit", type=int)
@@ -72,7 +74,7 @@ def main() -> int:
                     qs = select(dataset.questions, half, limit, lang)
                     if not qs:
                         continue
-                    qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
+                    qv = query_vectors(qs, partial(encode_questions, searcher.embedder), index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
                     tag = "en" if (lang == "en" or qfile.name.endswith(".en.jsonl")) else "ar"
                     columns.append(f"{data.name} {tag} {half}")
                     for label, changes in rows:

@@ -94,6 +94,7 @@ def qdrant_server_bytes(store, version) -> dict[str, float]:  # noqa: ANN001
 
 
 def main() -> int:
+    from index.embedder import encode_questions
     quiet()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="dataset folder (default: Wikinews-ar from ../shared, else the shipped slice)")
@@ -139,7 +140,7 @@ def main() -> int:
         print(f"  ratio qdrant-local-mode / local: {builds['local'] / builds['qdrant']:.2f}× the local rate")
 
         searchers = {"local": Searcher(open_current(base / "local"), emb), "qdrant": Searcher(store.open_current(), emb)}
-        qvecs = emb.encode_queries([q.question for q in questions])
+        qvecs = encode_questions(emb, [q.question for q in questions])
 
         # the two sides, question by question
         dense_same = lex_overlaps = 0.0

@@ -205,6 +205,8 @@ def reproduce_command(out: Path) -> str:
 
 
 def main() -> int:
+    from functools import partial
+    from index.embedder import encode_questions
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, action="append", help="dataset folder (repeatable); default: ../shared/data/{xquad-ar,wikinews-ar}")
     parser.add_argument("--recall", type=float, default=DEFAULT_RECALL, help="share of answerable questions (half A) the threshold must answer")
@@ -236,7 +238,7 @@ def main() -> int:
             searcher.warm_units(index_dir / "units.npz")
             for half in "AB":
                 qs = select(dataset.questions, half, limit)
-                qv = query_vectors(qs, searcher.embedder.encode_queries, index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
+                qv = query_vectors(qs, partial(encode_questions, searcher.embedder), index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
                 sets.append((half, searcher, qs, qv))
                 for mine, new in zip(halves[half], collect(searcher, qs, qv)):
                     mine.extend(new)

@@ -321,6 +321,7 @@ def serve(index_dir: Path, questions_file: Path, exact_file: Path, backend: str,
 
 # --- driver -----------------------------------------------------------------------------------
 def main() -> int:
+    from index.embedder import encode_questions
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=float, nargs="+", default=[1e3, 1e4, 1e5, 1e6])
     ap.add_argument("--queries", type=int, default=200, help="real XQuAD-ar questions asked per size")
@@ -349,7 +350,7 @@ def main() -> int:
     base = base_vectors(emb, texts)
     vocab = Vocabulary([p["text"] for p in passages])
     asked = [q["question"] for q in questions[: args.queries]]
-    qvecs = emb.encode_queries(asked)
+    qvecs = encode_questions(emb, asked)
     del emb
     print(f"data: {len(base)} REAL e5 chunk vectors+texts (XQuAD-ar); rows beyond them are SYNTHETIC "
           f"(real vector + {NOISE}x Gaussian noise with the real covariance; texts drawn from the real vocabulary of "

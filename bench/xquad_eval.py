@@ -36,6 +36,8 @@ DATA = xquad_dir()  # NEWSQA_XQUAD_DIR, else ../shared/data/xquad-ar beside the 
 
 
 def main() -> int:
+    from functools import partial
+    from index.embedder import encode_questions
     p = argparse.ArgumentParser()
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--split", action="append", choices=("A", "B"))
@@ -58,7 +60,7 @@ def main() -> int:
         for split in args.split or ["A", "B"]:
             sel = select(qs, split)
             t = time.perf_counter()
-            qv = query_vectors(sel, embedder.encode_queries, index_dir, getattr(embedder, "cache_key", embedder.name))
+            qv = query_vectors(sel, partial(encode_questions, embedder), index_dir, getattr(embedder, "cache_key", embedder.name))
             res = evaluate(searcher, sel, modes, qv, dataset.passage_level)
             out[f"{lang}-{split}"] = res
             print(format_table(res, f"== {lang} questions, split {split} (n={len(sel)}, {time.perf_counter() - t:.0f}s)"), flush=True)

@@ -48,6 +48,8 @@ def prepare(settings: Settings, root: Path, questions: Path | None = None, index
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Evaluate lexical, dense and fused retrieval on a dataset folder (text table or --json)."""
+    from functools import partial
+    from index.embedder import encode_questions
     from retrieval.evaluate import evaluate, failures_table, format_table, query_vectors, select
     from retrieval.search import MODES
 
@@ -61,7 +63,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         searcher.warm_units(index_dir / "units.npz")  # every sentence vector once, reused by all questions
     qvecs = None
     if any(m != "lexical" for m in modes):
-        qvecs = query_vectors(questions, searcher.embedder.encode_queries, index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
+        qvecs = query_vectors(questions, partial(encode_questions, searcher.embedder), index_dir, getattr(searcher.embedder, "cache_key", searcher.embedder.name))
     n_fail = getattr(args, "failures", None)
     results, rows = evaluate(searcher, questions, modes, qvecs, dataset.passage_level, per_question=True)
     if args.json:

@@ -15,7 +15,7 @@ from bot.chatfilters import Outlet, outlets
 from bot.feedback import AnswerRecord
 from bot.render import answer_keyboard, article_messages, render_page
 from bot.texts import text
-from index.embedder import Embedder, model_fingerprint_of
+from index.embedder import Embedder, encode_questions, model_fingerprint_of
 from retrieval.search import LiveSearcher
 from retrieval.types import Hit, Source
 
@@ -51,6 +51,11 @@ class SerialEmbedder:
         """Query vectors, one caller at a time."""
         with self._lock:
             return self.inner.encode_queries(texts, batch_size)
+
+    def encode_questions(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Users' questions as the wrapped model encodes them (int8 for Arabic where it can), one caller at a time."""
+        with self._lock:
+            return encode_questions(self.inner, texts, batch_size)
 
 
 @dataclass(slots=True)

@@ -50,7 +50,7 @@ from bot.inline import InlineMode, InlineSearch
 from bot.render import pack
 from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
-from index.embedder import Embedder
+from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
 from retrieval.batching import BatchingEmbedder, QueryBatcher
 from retrieval.context import searched_text
@@ -672,7 +672,7 @@ def run_bot(settings: Any) -> int:
         # Questions run in parallel worker threads; one intra-op thread each avoids oversubscribing the CPU.
         configure_threads(1)
     embedder = settings.embedder()
-    embedder.encode_queries(["warm-up"])  # load the model now, not in the first user's question
+    encode_questions(embedder, ["warm-up", "تجربة"])  # load the models now (float, and int8 for Arabic), not in the first question
     app = build_application(settings, embedder)
     print(f"newsqa bot: @{me} answering from {settings.index_dir} ({settings.telegram_mode}); Ctrl-C to stop",
           file=sys.stderr, flush=True)

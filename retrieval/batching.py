@@ -19,7 +19,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from index.embedder import Embedder
+from index.embedder import Embedder, encode_questions
 
 _STOP = object()
 # Texts per model call within one shared batch. The embedder sorts a call's texts by length, so groups of 8
@@ -111,7 +111,7 @@ class QueryBatcher:
         if not live:
             return
         try:
-            vectors = self.embedder.encode_queries([q for q, _ in live], batch_size=min(len(live), ENCODE_GROUP))
+            vectors = encode_questions(self.embedder, [q for q, _ in live], batch_size=min(len(live), ENCODE_GROUP))
         except BaseException as exc:  # the askers get the error; the worker keeps serving
             for _, fs in live:
                 for f in fs:
@@ -172,6 +172,10 @@ class BatchingEmbedder:
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Passages are encoded directly (builds batch them already)."""
         return self.inner.encode_passages(texts, batch_size)
+
+    def encode_questions(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Users' questions through the shared queue, like encode_queries (never around it to the wrapped model)."""
+        return self.encode_queries(texts, batch_size)
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Each question joins the shared queue; returns when all of them are encoded."""

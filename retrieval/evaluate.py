@@ -22,6 +22,7 @@ import numpy as np
 
 from index.arabic import normalize
 from index.articles import Article, CorpusLoad, Paragraph, load_corpus, split_body
+from index.embedder import encode_questions
 from index.errors import NewsqaError
 from retrieval.search import MODES, Searcher
 
@@ -268,14 +269,14 @@ def evaluate(
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
     if qvecs is None and any(m != "lexical" for m in modes):
-        qvecs = searcher.embedder.encode_queries([q.question for q in questions])
+        qvecs = encode_questions(searcher.embedder, [q.question for q in questions])
     embed_ms = 0.0
     if any(m != "lexical" for m in modes) and questions:
         sample = questions[:EMBED_SAMPLE]
-        searcher.embedder.encode_queries([sample[0].question])  # the model loads on first use: not timed
+        encode_questions(searcher.embedder, [sample[0].question])  # the model loads on first use: not timed
         t = time.perf_counter()
         for q in sample:
-            searcher.embedder.encode_queries([q.question])
+            encode_questions(searcher.embedder, [q.question])
         embed_ms = (time.perf_counter() - t) * 1000 / len(sample)
     body_of: dict[str, str] = {}
     results: dict[str, dict[str, float | int | None]] = {}

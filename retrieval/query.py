@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from index.arabic import normalize, term_spans, terms, word_spans
+from index.arabic import mostly_arabic, normalize, term_spans, terms, word_spans
 from index.numbers import number_spans
 
 
@@ -97,14 +97,10 @@ class Query:
 
 
 def _script(text: str) -> Script:
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return Script.OTHER
-    arabic = sum("\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" for ch in letters)
-    latin = sum(ch.isascii() for ch in letters)
-    if arabic * 2 > len(letters):
+    if mostly_arabic(text):
         return Script.ARABIC
-    return Script.LATIN if latin * 2 > len(letters) else Script.OTHER
+    letters = [ch for ch in text if ch.isalpha()]
+    return Script.LATIN if letters and sum(ch.isascii() for ch in letters) * 2 > len(letters) else Script.OTHER
 
 
 def _qtype(norm: str, words: tuple[str, ...], script: Script) -> QType:

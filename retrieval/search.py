@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from index.dense import DenseParams
-from index.embedder import Embedder
+from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
 from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model, remember
 from retrieval.backend import Restriction, backend_for
@@ -124,7 +124,7 @@ class Searcher:
         if mode in ("fused", "dense"):
             t = time.perf_counter()
             if qvec is None:
-                qvec = self.embedder.encode_queries([query.text])[0]
+                qvec = encode_questions(self.embedder, [query.text])[0]
             timings["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             dense = self.dense(qvec, cfg.candidates, mask)

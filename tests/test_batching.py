@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from index.embedder import encode_questions
 from retrieval.batching import BatchingEmbedder, QueryBatcher
 from retrieval.search import SearchConfig, Searcher
 
@@ -24,7 +25,7 @@ QUESTIONS = [
 
 
 def test_many_threads_get_the_vectors_one_by_one_encoding_gives(embedder) -> None:  # noqa: ANN001
-    expected = {q: embedder.encode_queries([q])[0] for q in set(QUESTIONS)}
+    expected = {q: encode_questions(embedder, [q])[0] for q in set(QUESTIONS)}
     results: dict[int, np.ndarray] = {}
     barrier = threading.Barrier(len(QUESTIONS))
     with QueryBatcher(embedder, max_batch=16, max_wait=0.05) as batcher:
@@ -52,7 +53,7 @@ def test_a_failing_batch_reaches_its_askers_and_the_worker_goes_on(embedder) -> 
         with pytest.raises(Exception):  # noqa: B017 - whatever the model raises for a non-text
             batcher.encode(None, timeout=60)  # type: ignore[arg-type]
         v = batcher.encode("سؤال بعد الخطأ", timeout=60)
-    np.testing.assert_allclose(v, embedder.encode_queries(["سؤال بعد الخطأ"])[0], atol=2e-5)
+    np.testing.assert_allclose(v, encode_questions(embedder, ["سؤال بعد الخطأ"])[0], atol=2e-5)
 
 
 def test_closed_batcher_refuses_new_questions(embedder) -> None:  # noqa: ANN001
@@ -67,7 +68,7 @@ async def test_async_askers_share_batches(embedder) -> None:  # noqa: ANN001
         vectors = await asyncio.gather(*(batcher.encode_async(q) for q in QUESTIONS[:8]))
         assert batcher.batches <= 2
     for q, v in zip(QUESTIONS[:8], vectors):
-        np.testing.assert_allclose(v, embedder.encode_queries([q])[0], atol=2e-5)
+        np.testing.assert_allclose(v, encode_questions(embedder, [q])[0], atol=2e-5)
 
 
 def test_searcher_through_the_batching_embedder_answers_the_same(built_index, searcher, embedder) -> None:  # noqa: ANN001
@@ -90,7 +91,7 @@ def test_a_question_asked_again_reuses_its_vector_and_the_cache_stays_bounded(em
         v1 = batcher.encode(first, timeout=120)
         again = batcher.encode(first, timeout=120)
         assert batcher.encoded == 1 and batcher.cache_hits == 1  # the second asking ran no model
-        np.testing.assert_allclose(again, embedder.encode_queries([first])[0], atol=1e-5)
+        np.testing.assert_allclose(again, encode_questions(embedder, [first])[0], atol=1e-5)
         assert again is v1 and not again.flags.writeable  # one shared, read-only vector
         batcher.encode(second, timeout=120)
         batcher.encode(third, timeout=120)  # the cache holds two: the least recently asked (first) goes
@@ -156,7 +157,7 @@ def test_a_large_shared_batch_is_encoded_in_length_sorted_groups(embedder) -> No
     # one shared call for the 12 queued questions, which the model runs in groups of ENCODE_GROUP (sorted by length)
     assert calls == [(1, 1), (12, ENCODE_GROUP)]
     for q, v in zip(asked, vectors):
-        np.testing.assert_allclose(v, embedder.encode_queries([q])[0], atol=2e-5)
+        np.testing.assert_allclose(v, embedder.encode_queries([q])[0], atol=2e-5)  # Held has only encode_queries: float
 
 
 def test_a_batching_embedder_on_a_shared_batcher_uses_its_cache_and_leaves_it_running(embedder) -> None:  # noqa: ANN001

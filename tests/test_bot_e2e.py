@@ -11,6 +11,7 @@ import pytest
 
 from bot.render import MESSAGE_LIMIT, article_messages, render_page, tg_len
 from bot.texts import AR, EN, text
+from index.embedder import encode_questions
 from retrieval.search import Searcher
 from retrieval.types import Source
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot, visible_text
@@ -585,7 +586,7 @@ async def test_searches_run_at_most_workers_at_a_time_and_vectors_match_one_by_o
         assert by_chat[3000 + i] == expected_page(searcher, q, EN if q.isascii() else AR)
     assert len(vectors) == len(questions)
     for q, qvec in vectors:  # each question's vector from a shared batch is the one it gets on its own
-        np.testing.assert_allclose(qvec, embedder.encode_queries([q])[0], atol=2e-5)
+        np.testing.assert_allclose(qvec, encode_questions(embedder, [q])[0], atol=2e-5)
 
 
 def test_bot_api_connection_pool_is_the_configured_size(api, built_index, tmp_path, embedder):
