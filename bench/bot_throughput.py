@@ -333,7 +333,7 @@ def main() -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from bot.settings import Settings
-    from index.embedder import configure_threads
+    from index.embedder import configure_threads, encode_questions
     from index.home import default_models_dir
 
     configure_threads(args.threads or 1)  # as bot/telegram.py main does
@@ -349,10 +349,11 @@ def main() -> int:
     base = [pool[i % len(pool)] for i in range(distinct)]
     asked = [base[i % len(base)] for i in range(count)]
     load = Load(asked, users=args.users, arrival_rate=args.arrival_rate, warmup=WARMUP)
-    settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=requested)
+    overrides = dict(args.set or [])  # --set reaches the embedder too (e.g. arabic_questions_int8=false)
+    settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=requested, **overrides)
     embedder = settings.embedder()
     backend = getattr(embedder, "backend", requested)
-    embedder.encode_queries(["warm-up"])
+    encode_questions(embedder, ["warm-up", "تجربة"])  # both models the bot's questions use, loaded outside the timing
     clock = StageClock()
     clock.install()
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
