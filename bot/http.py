@@ -13,6 +13,7 @@ from typing import Any
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+
 class AiohttpRequest(BaseRequest):
     """BaseRequest on one aiohttp session per request object (the bot has two: calls and getUpdates)."""
 

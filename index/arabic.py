@@ -66,16 +66,11 @@ STOPWORDS = frozenset(
 )
 
 
-def arabic_letter_share(text: str) -> tuple[int, int]:
-    """(Arabic letters, all letters) of a text: what decides whether a question is written in Arabic."""
-    letters = [ch for ch in text if ch.isalpha()]
-    return sum("\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" for ch in letters), len(letters)
-
-
 def mostly_arabic(text: str) -> bool:
-    """More than half of the text's letters are Arabic."""
-    arabic, letters = arabic_letter_share(text)
-    return arabic * 2 > letters > 0
+    """More than half of the text's letters are Arabic: a question written in Arabic."""
+    letters = [ch for ch in text if ch.isalpha()]
+    arabic = sum("\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" for ch in letters)
+    return arabic * 2 > len(letters) > 0
 
 
 def normalize(text: str) -> str:

@@ -25,6 +25,7 @@ _STOP = object()
 # Texts per model call within one shared batch. The embedder sorts a call's texts by length, so groups of 8
 # pad each question only to its neighbours in length, not to the batch's longest: the encoder's CPU per
 # question falls ~13% for a batch of 16 distinct questions, and 8 is past the point where bigger calls pay.
+# (Questions in Arabic go to the int8 model one at a time: index/embedder.py encode_questions.)
 ENCODE_GROUP = 8
 
 
