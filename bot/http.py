@@ -30,11 +30,16 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         """Open the session and its connection pool (idempotent)."""
+        import ssl
+
         import aiohttp
+        import certifi
 
         if self._session is None or self._session.closed:
+            # certifi's CA bundle, as httpx uses: a Python without the system's certificates still reaches Telegram
+            tls = ssl.create_default_context(cafile=certifi.where())
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.connections),
+                connector=aiohttp.TCPConnector(limit=self.connections, ssl=tls),
                 headers={"User-Agent": self.USER_AGENT},
             )
 

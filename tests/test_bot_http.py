@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import pytest
 from aiohttp import web
@@ -45,6 +46,8 @@ async def test_form_fields_and_files_arrive_and_the_reply_comes_back() -> None:
     req = AiohttpRequest(connections=2, timeout=5.0)
     await req.initialize()
     assert req._session.connector.limit == 2  # TELEGRAM_CONNECTIONS reaches the pool
+    tls = req._session.connector._ssl  # verified TLS against certifi's bundle, as python-telegram-bot's httpx does
+    assert tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname and tls.cert_store_stats()["x509_ca"] > 100
     try:
         status, body = await req.do_request(f"{base}/sendMessage", "POST", RequestData([RequestParameter.from_input("text", "مرحبا <b>")]))
         assert (status, seen["type"], seen["fields"]) == (200, "application/x-www-form-urlencoded", {"text": "مرحبا <b>"})
