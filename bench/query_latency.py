@@ -52,8 +52,9 @@ def concurrent_rate(searcher, questions: list[str], threads: int) -> float:  # n
 
 def concurrent_embed_rate(emb, questions: list[str], threads: int) -> float:  # noqa: ANN001
     """Question embeddings per second by `threads` askers, each embedding one question at a time."""
+    from index.embedder import encode_questions
+
     with ThreadPoolExecutor(threads) as pool, Timer() as t:
-        from index.embedder import encode_questions
         list(pool.map(lambda q: encode_questions(emb, [q]), questions))
     return len(questions) / t.seconds
 
