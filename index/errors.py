@@ -22,6 +22,10 @@ class ModelNotFoundError(NewsqaError):
     """The embedding model cannot be loaded (not on disk and the hub unreachable)."""
 
 
+class GpuMemoryError(NewsqaError):
+    """The GPU has no room for the model itself (a batch too large is halved instead)."""
+
+
 class ModelFormatError(NewsqaError):
     """A bundled model file is not in the format this code knows."""
 

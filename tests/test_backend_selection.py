@@ -73,3 +73,59 @@ def test_the_manifest_records_the_backend_and_a_backend_change_rebuilds(tmp_path
     assert again.switched and again.full_rebuild_reason == "embedding backend changed (onnx → torch)"
     assert again.embedded_chunks == first.embedded_chunks
     assert open_current(tmp_path / "idx").manifest["model"]["backend"] == "torch"
+
+
+class _SmallGpuModel:
+    """Stands in for a sentence-transformers model on a GPU too small for batches over 8 (no GPU exists here)."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def encode(self, texts, batch_size, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        import torch
+
+        self.batches.append(batch_size)
+        if batch_size > 8:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return np.eye(len(texts), 4, dtype=np.float32)
+
+
+def test_a_gpu_that_runs_out_of_memory_halves_the_batch_and_keeps_it_halved(models_dir: Path, caplog) -> None:  # noqa: ANN001
+    caplog.set_level(logging.WARNING, logger="index.embedder")
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, device="cuda")
+    e._device, e._backend, e._model = "cuda", "torch", _SmallGpuModel()  # what resolve_device gives on a GPU
+    assert e.on_gpu and e.batch_size_for(32) == 512 and e.batch_size_for(1024) == 1024
+    got = e.encode_passages(["أ", "ب", "ج"], e.batch_size_for(32))
+    assert got.shape == (3, 4) and e._model.batches == [512, 256, 128, 64, 32, 16, 8]
+    assert [r.getMessage() for r in caplog.records][-1] == "the GPU ran out of memory: encoding in batches of 8 from now on"
+    assert e.batch_size_for(32) == 8  # the build asks for what fitted, not 512 again
+    e.encode_queries(["سؤال"], 512)
+    assert e._model.batches[-1] == 8
+
+
+def test_out_of_memory_on_the_cpu_is_not_retried(models_dir: Path) -> None:
+    import pytest
+    import torch
+
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
+    e._model = _SmallGpuModel()
+    with pytest.raises(torch.OutOfMemoryError):
+        e.encode_passages(["أ"], 32)
+    assert e._model.batches == [32]
+
+
+def test_a_gpu_with_no_room_for_the_model_is_not_reported_as_a_missing_model(models_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+    import pytest
+    import sentence_transformers
+    import torch
+
+    from index.errors import GpuMemoryError
+
+    def full_gpu(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - what SentenceTransformer(..., device="cuda") raises then
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 MiB")
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", full_gpu)
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
+    e._device = "cuda"
+    with pytest.raises(GpuMemoryError, match=r"the GPU \(cuda\) has no room for .*NEWSQA_DEVICE=cpu"):
+        e.encode_passages(["نص"])

@@ -182,3 +182,20 @@ def test_cross_lingual_prints_the_lexicons_cost_at_build_and_answer_time() -> No
     assert re.search(rf"lexicon: {NUMBER} words embedded in {NUMBER} s", out), out
     assert re.search(rf"answer with +translation: p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), out
     assert re.search(rf"answer p50 with / without: {NUMBER}", out), out
+
+
+@pytest.mark.timeout(300)
+def test_gpu_build_falls_back_without_a_gpu_and_runs_every_step_on_the_cpu() -> None:
+    import torch
+
+    if not torch.cuda.is_available():  # CI: the fallback line a build prints, and no figures
+        assert "no GPU here: NEWSQA_DEVICE=cuda falls back to the CPU; nothing to measure" in run_bench("gpu_build.py")
+    out = run_bench("gpu_build.py", "--device", "cpu")  # the dry run: every step of the GPU run, on the CPU
+    for batch in (32, 128, 256, 512, 1024):
+        assert re.search(rf"cpu fp32 \(dry run\) chunks, batch +{batch}: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"sentences, batch 32: +{NUMBER}s +{NUMBER} sentences/s", out), out
+    assert re.search(rf"late chunking: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"GPU / CPU chunk encoding, same machine and run: {NUMBER}x", out), out
+    assert "cosine min 1.0000" in out, out  # the same model on the same device: the same vectors
+    assert re.search(rf"full build on the GPU, separate sentences: +{NUMBER}s +{NUMBER} chunks/s .*projected", out), out
+    assert re.search(rf"full build on the GPU, late chunking: +{NUMBER}s +{NUMBER} chunks/s", out), out

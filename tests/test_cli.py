@@ -68,6 +68,19 @@ def test_provisioning_refuses_an_unknown_file(tmp_path: Path) -> None:
         parse_e5_file(bogus)
 
 
+def test_a_provisioned_model_names_the_transformers_version_it_was_written_for(tmp_path: Path) -> None:
+    """Without it transformers 5.0-5.17 warn on every load that the tokenizer's regex is broken (it is not)."""
+    import json
+    from importlib import metadata
+
+    from index.provision import provision_e5_small
+
+    folder = provision_e5_small(tmp_path / "e5")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["transformers_version"] == metadata.version("transformers")
+    assert config["model_type"] == "bert" and config["vocab_size"] == 250037
+
+
 def test_settings_come_from_env_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     for var in ("NEWSQA_INDEX_DIR", "OPERATOR_IDS", "TELEGRAM_BOT_TOKEN", "NEWSQA_TOP_K"):
