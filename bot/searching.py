@@ -15,7 +15,7 @@ from bot.chatfilters import Outlet, outlets
 from bot.feedback import AnswerRecord
 from bot.render import answer_keyboard, article_messages, render_page
 from bot.texts import text
-from index.embedder import Embedder, encode_questions, model_fingerprint_of
+from index.embedder import Embedder, encode_questions, model_fingerprint_of, tokenizer_fingerprint_of
 from retrieval.search import LiveSearcher
 from retrieval.types import Hit, Source
 
@@ -41,6 +41,11 @@ class SerialEmbedder:
     def fingerprint(self) -> str | None:
         """The wrapped model's weights fingerprint (serving checks it against the index's)."""
         return model_fingerprint_of(self.inner)
+
+    @property
+    def tokenizer_fingerprint(self) -> str | None:
+        """The wrapped model's tokenizer fingerprint (a build compares it with the previous version's)."""
+        return tokenizer_fingerprint_of(self.inner)
 
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Passage vectors, one caller at a time."""

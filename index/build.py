@@ -23,7 +23,7 @@ from index.arabic import ANALYSER_VERSION, terms
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_corpus
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article, chunk_sentences
 from index.dense import build_faiss, choose_kind, write_faiss
-from index.embedder import Embedder, model_fingerprint_of
+from index.embedder import Embedder, model_fingerprint_of, tokenizer_fingerprint_of
 from index.errors import (
     ArticleError,
     EmptyCorpusError,
@@ -363,6 +363,11 @@ def _reusable(prev: _Versioned | None, embedder: Embedder, dim: int, opts: Build
     built_fp, fp = model.get("fingerprint"), model_fingerprint_of(embedder)
     if built_fp != fp:
         return False, f"embedding model weights changed ({_short(built_fp)} → {_short(fp)})"
+    tokenizer = tokenizer_fingerprint_of(embedder)
+    if tokenizer is not None and model.get("tokenizer") != tokenizer:
+        if model.get("tokenizer") is None:
+            return False, "the tokenizer was not recorded (an index from before tokenizer fingerprints)"
+        return False, f"the tokenizer changed ({_short(model.get('tokenizer'))} → {_short(tokenizer)})"
     built_backend, backend = model.get("backend", "torch"), getattr(embedder, "backend", "torch")
     if built_backend != backend:
         return False, f"embedding backend changed ({built_backend} → {backend})"
@@ -799,7 +804,7 @@ def _write_version(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {
             "name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch"),
-            "fingerprint": model_fingerprint_of(embedder),
+            "fingerprint": model_fingerprint_of(embedder), "tokenizer": tokenizer_fingerprint_of(embedder),
         },
         "analyser": {"version": ANALYSER_VERSION},
         "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},

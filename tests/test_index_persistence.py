@@ -23,9 +23,10 @@ QUESTIONS = ["كم عدد متابعي حساب شامي ويتنس؟", "What is
 def test_files_on_disk_line_up(built_index: Path) -> None:
     version_dir = built_index / "versions" / read_current(built_index)
     manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
-    fingerprint = manifest["model"].pop("fingerprint")
+    fingerprint, tokenizer = manifest["model"].pop("fingerprint"), manifest["model"].pop("tokenizer")
     assert manifest["model"] == {"name": "intfloat/multilingual-e5-small", "dim": 384, "backend": "onnx"}  # the default
     assert fingerprint.startswith("sha256:") and len(fingerprint) == 7 + 64  # the weight files' hash
+    assert tokenizer.startswith("sha256:") and tokenizer != fingerprint  # the tokenizer files' hash
     assert manifest["analyser"]["version"] >= 1
     assert {"faiss-cpu", "sentence-transformers", "bm25s", "torch"} <= set(manifest["libraries"])
     index = faiss.read_index(str(version_dir / "dense.faiss"))

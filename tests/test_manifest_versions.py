@@ -107,3 +107,26 @@ def test_weights_fingerprint_hashes_contents_and_caches_by_size_and_mtime(tmp_pa
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert weights_fingerprint(model, cache) != first
     assert weights_fingerprint(tmp_path / "config-only", None) is None
+
+
+def test_another_tokenizer_rebuilds_in_full_but_serving_goes_on(tmp_path: Path) -> None:
+    """The same weights fed text cut another way make other vectors: the next update re-embeds, the bot keeps answering."""
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write_corpus(corpus, 12)
+    old = HashEmbedder(fingerprint=WEIGHTS_A)  # an index from before tokenizer fingerprints: none recorded
+    update_index(corpus, index_dir, old, BuildOptions())
+    assert open_current(index_dir).manifest["model"]["tokenizer"] is None
+
+    new = HashEmbedder(fingerprint=WEIGHTS_A)
+    new.tokenizer_fingerprint = "sha256:" + "1" * 64
+    assert LiveSearcher(index_dir, new).get().version.name == "v000001"  # serving never refuses over the tokenizer
+    report = update_index(corpus, index_dir, new, BuildOptions())
+    assert report.full_rebuild_reason == "the tokenizer was not recorded (an index from before tokenizer fingerprints)"
+    assert report.embedded_chunks == report.total_chunks > 0
+    assert open_current(index_dir).manifest["model"]["tokenizer"] == new.tokenizer_fingerprint
+    assert not update_index(corpus, index_dir, new, BuildOptions()).switched  # the same tokenizer: nothing to do
+
+    new.tokenizer_fingerprint = "sha256:" + "2" * 64
+    report = update_index(corpus, index_dir, new, BuildOptions())
+    assert report.full_rebuild_reason == "the tokenizer changed (sha256:111111111111 → sha256:222222222222)"
+    assert report.embedded_chunks == report.total_chunks > 0

@@ -126,7 +126,7 @@ def test_model_or_dimension_change_forces_full_rebuild(built, other: HashEmbedde
     assert reason in (report.full_rebuild_reason or "")
     assert report.embedded_chunks == report.total_chunks == other.passages_encoded == old.n_chunks
     new = open_current(index_dir)
-    assert new.manifest["model"] == {"name": other.name, "dim": other.dim, "backend": "torch", "fingerprint": other.fingerprint}
+    assert new.manifest["model"] == {"name": other.name, "dim": other.dim, "backend": "torch", "fingerprint": other.fingerprint, "tokenizer": None}
     assert new.vectors.shape == (old.n_chunks, other.dim) and new.faiss.d == other.dim
     # No vector of the old model survives: every row equals the new model's encoding of its chunk.
     ids = [r[0] for r in new.db.execute("SELECT id FROM chunks ORDER BY row")]
