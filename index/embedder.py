@@ -432,9 +432,11 @@ class SentenceTransformerEmbedder:
 
     @property
     def cache_key(self) -> str:
-        """What identifies this embedder's vectors in evaluation caches: model, backend, question precision."""
+        """What identifies this embedder's vectors in evaluation caches: model, backend, question precision, tokenizer."""
+        tokenizer = self.tokenizer_fingerprint
         return (f"{self.name}@{self.backend}" + ("-qfp32" if self.backend == "onnx-int8" else "")
-                + ("-arq8" if self.onnx_arabic_questions is not None else ""))
+                + ("-arq8" if self.onnx_arabic_questions is not None else "")
+                + (f"-tok{tokenizer[7:19]}" if tokenizer else ""))
 
     def _load(self):  # noqa: ANN202
         target = resolve_model(self.name, self.models_dir)
