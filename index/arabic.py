@@ -78,6 +78,12 @@ def normalize(text: str) -> str:
     return _STRIP_RE.sub("", text).translate(_CHAR_MAP).lower()
 
 
+@lru_cache(maxsize=1 << 17)
+def normalize_word(word: str) -> str:
+    """normalize() of one word, remembered: news repeats its words, and every text is cut into words many times."""
+    return normalize(word)
+
+
 def make_stemmer(
     *,
     suffixes: tuple[str, ...] = _SUFFIXES,
@@ -162,7 +168,7 @@ def word_spans(text: str) -> list[Token]:
     """Every word of `text` with its normalised form and its span in the original."""
     out = []
     for m in _WORD_RE.finditer(text):
-        norm = normalize(m.group())
+        norm = normalize_word(m.group())
         if norm:
             out.append(Token(norm, m.start(), m.end()))
     return out
@@ -216,7 +222,7 @@ def term_spans(
     out: list[TermSpan] = []
     prev: tuple[str, int, int] | None = None  # the previous content word (normalised), for pairs
     for m in _WORD_RE.finditer(text):
-        norm = normalize(m.group())
+        norm = normalize_word(m.group())
         if not norm:
             continue
         parts = _joined_parts(norm, m.group()) if split_joined else None
@@ -260,7 +266,7 @@ def _joined_parts(norm: str, raw: str) -> list[tuple[str, int, int]] | None:
     if "_" in raw:
         out, pos = [], 0
         for piece in raw.split("_"):
-            p = normalize(piece)
+            p = normalize_word(piece)
             if p:
                 out.append((p, pos, pos + len(piece)))
             pos += len(piece) + 1

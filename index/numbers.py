@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from index.arabic import normalize
+from index.arabic import normalize, normalize_word
 
 _UNITS = {
     "واحد": 1, "واحده": 1,
@@ -128,7 +128,7 @@ def _starters() -> frozenset[str]:
 
 def number_spans(text: str) -> list[NumberSpan]:
     """Every figure in `text` (digits, words, or digits with a scale word) with its value and span."""
-    tokens = [(m.group(), normalize(m.group()), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    tokens = [(m.group(), normalize_word(m.group()), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
     starters = _starters()
     out: list[NumberSpan] = []
     i = 0

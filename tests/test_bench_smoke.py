@@ -199,3 +199,11 @@ def test_gpu_build_falls_back_without_a_gpu_and_runs_every_step_on_the_cpu() -> 
     assert "cosine min 1.0000" in out, out  # the same model on the same device: the same vectors
     assert re.search(rf"full build on the GPU, separate sentences: +{NUMBER}s +{NUMBER} chunks/s .*projected", out), out
     assert re.search(rf"full build on the GPU, late chunking: +{NUMBER}s +{NUMBER} chunks/s", out), out
+
+
+@pytest.mark.timeout(120)
+def test_analyser_speed_prints_both_ways_the_speed_up_and_that_the_terms_agree() -> None:
+    out = run_bench("analyser_speed.py")
+    assert re.search(rf"normalize per word uncached: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"normalize per word cached +: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"speed-up: {NUMBER}x  \(same terms: True\)", out), out
