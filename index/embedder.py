@@ -587,15 +587,26 @@ class SentenceTransformerEmbedder:
         model = self.model
         tokenizer, bert = model[0].tokenizer, model[0].auto_model
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), batch_size):
+        if self._gpu_batch_cap is not None:
+            batch_size = min(batch_size, self._gpu_batch_cap)
+        start = 0
+        while start < len(order):
             rows = order[start : start + batch_size]
             enc = tokenizer(
                 [texts[i] for i in rows], padding=True, truncation=True, max_length=model.max_seq_length,
                 return_tensors="pt", return_offsets_mapping=True,
             )
             offsets = enc.pop("offset_mapping").numpy()
-            with torch.inference_mode():
-                hidden = bert(**{k: v.to(model.device) for k, v in enc.items()}).last_hidden_state
+            try:
+                with torch.inference_mode():
+                    hidden = bert(**{k: v.to(model.device) for k, v in enc.items()}).last_hidden_state
+            except Exception as exc:  # as in _encode: a GPU short of memory halves the batch and keeps it halved
+                if not (self.on_gpu and batch_size > 1 and _out_of_memory(exc)):
+                    raise
+                batch_size = self._gpu_batch_cap = batch_size // 2
+                log.warning("the GPU ran out of memory: encoding in batches of %d from now on", batch_size)
+                continue
+            start += len(rows)
             yield rows, hidden.float().cpu().numpy(), enc["attention_mask"].numpy(), offsets
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

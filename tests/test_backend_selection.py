@@ -129,3 +129,32 @@ def test_a_gpu_with_no_room_for_the_model_is_not_reported_as_a_missing_model(mod
     e._device = "cuda"
     with pytest.raises(GpuMemoryError, match=r"the GPU \(cuda\) has no room for .*NEWSQA_DEVICE=cpu"):
         e.encode_passages(["نص"])
+
+
+def test_late_chunking_on_a_gpu_short_of_memory_halves_its_batch_with_the_same_vectors(models_dir: Path, caplog) -> None:  # noqa: ANN001
+    import torch
+
+    texts = [f"الفقرة رقم {i}: قالت الوزارة إن الأمطار ستستمر. وأضافت أن الطرق مغلقة." for i in range(12)]
+    spans = [[(0, t.index(".") + 1), (t.index(".") + 2, len(t))] for t in texts]
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
+    want, want_units = e.encode_passages_with_spans(texts, spans, 32)
+
+    class SmallGpu(torch.nn.Module):  # the real transformer, refusing batches over 4 as a small GPU would
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner, self.batches = inner, []
+
+        def forward(self, **kwargs):  # noqa: ANN003, ANN201
+            self.batches.append(int(kwargs["input_ids"].shape[0]))
+            if self.batches[-1] > 4:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+            return self.inner(**kwargs)
+
+    small = SmallGpu(e.model[0].auto_model)
+    e.model[0].model = small  # what the module's auto_model returns
+    e._device = "cuda"  # the model stays on the CPU; only the halving logic sees a GPU
+    caplog.set_level(logging.WARNING, logger="index.embedder")
+    got, units = e.encode_passages_with_spans(texts, spans, 32)
+    assert small.batches == [12, 12, 8, 4, 4, 4] and e.batch_size_for(32) == 4  # 32 → 16 → 8 → 4, then kept
+    assert np.allclose(got, want, atol=1e-5) and all(np.allclose(a, b, atol=1e-5) for a, b in zip(units, want_units))
+    assert "the GPU ran out of memory: encoding in batches of 4 from now on" in caplog.text
