@@ -511,8 +511,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         prompt = self._prompts.get(kind)
-        if self._gpu_batch_cap is not None:
-            batch_size = min(batch_size, self._gpu_batch_cap)
+        batch_size = self._capped(batch_size)
         while True:
             try:
                 vectors = model.encode(
@@ -525,10 +524,19 @@ class SentenceTransformerEmbedder:
                 )
                 return np.ascontiguousarray(vectors, dtype=np.float32)
             except Exception as exc:
-                if not (self.on_gpu and batch_size > 1 and _out_of_memory(exc)):
-                    raise
-                batch_size = self._gpu_batch_cap = batch_size // 2
-                log.warning("the GPU ran out of memory: encoding in batches of %d from now on", batch_size)
+                batch_size = self._halved(exc, batch_size)
+
+    def _capped(self, batch_size: int) -> int:
+        """The batch size, never above what fitted on this GPU after it ran out of memory."""
+        return min(batch_size, self._gpu_batch_cap) if self._gpu_batch_cap is not None else batch_size
+
+    def _halved(self, exc: Exception, batch_size: int) -> int:
+        """After a failed forward pass: half the batch if the GPU ran out of memory (kept for later calls), else raise."""
+        if not (self.on_gpu and batch_size > 1 and _out_of_memory(exc)):
+            raise exc
+        self._gpu_batch_cap = batch_size // 2
+        log.warning("the GPU ran out of memory: encoding in batches of %d from now on", self._gpu_batch_cap)
+        return self._gpu_batch_cap
 
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Vectors for indexed passages (e5's `passage: ` prompt where the model uses one)."""
@@ -538,8 +546,7 @@ class SentenceTransformerEmbedder:
         """The build's batch size on this device: larger on a GPU, as requested on the CPU."""
         if not self.on_gpu:
             return requested
-        size = max(requested, GPU_BATCH_SIZE)
-        return min(size, self._gpu_batch_cap) if self._gpu_batch_cap else size
+        return self._capped(max(requested, GPU_BATCH_SIZE))
 
     @property
     def late_chunking(self) -> bool:
@@ -587,8 +594,7 @@ class SentenceTransformerEmbedder:
         model = self.model
         tokenizer, bert = model[0].tokenizer, model[0].auto_model
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        if self._gpu_batch_cap is not None:
-            batch_size = min(batch_size, self._gpu_batch_cap)
+        batch_size = self._capped(batch_size)
         start = 0
         while start < len(order):
             rows = order[start : start + batch_size]
@@ -600,11 +606,8 @@ class SentenceTransformerEmbedder:
             try:
                 with torch.inference_mode():
                     hidden = bert(**{k: v.to(model.device) for k, v in enc.items()}).last_hidden_state
-            except Exception as exc:  # as in _encode: a GPU short of memory halves the batch and keeps it halved
-                if not (self.on_gpu and batch_size > 1 and _out_of_memory(exc)):
-                    raise
-                batch_size = self._gpu_batch_cap = batch_size // 2
-                log.warning("the GPU ran out of memory: encoding in batches of %d from now on", batch_size)
+            except Exception as exc:
+                batch_size = self._halved(exc, batch_size)
                 continue
             start += len(rows)
             yield rows, hidden.float().cpu().numpy(), enc["attention_mask"].numpy(), offsets
