@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from index.arabic import ANALYSER_VERSION, terms
+from index.evidence import EVIDENCE_VERSION, analyse_span, pack
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_corpus
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article, chunk_sentences
 from index.dense import build_faiss, choose_kind, write_faiss
@@ -479,6 +480,12 @@ def unchanged(plan: _Plan, reuse: bool, report: BuildReport, moved: int) -> bool
     return reuse and not plan.to_embed and report.removed == report.changed == report.added == moved == 0
 
 
+def evidence_wanted(prev: _Versioned | None) -> bool:
+    """Whether the current version lacks this code's stored chunk evidence (built before it was stored, or
+    analysed under another EVIDENCE_VERSION): then an update writes a new version, re-embedding nothing."""
+    return prev is not None and prev.manifest.get("evidence", {}).get("version") != EVIDENCE_VERSION
+
+
 def lexicon_wanted(prev: _Versioned | None, opts: BuildOptions) -> bool:
     """Whether the current version lacks the lexicon the options ask for (built before lexicons, or with
     NEWSQA_LEXICON=false): then an update writes a new version even when no article changed."""
@@ -516,7 +523,7 @@ def update_index(
         known = previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
 
-        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts):
+        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts) and not evidence_wanted(prev):
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
 
@@ -728,6 +735,19 @@ def _write_sentence_vectors(
     return int(offsets[-1])
 
 
+def _chunk_evidence(articles: list[Article], plan: _Plan, prev: IndexVersion | None) -> list[str]:
+    """Each chunk's packed evidence (index/evidence.py), in row order: a reused chunk's from the previous version
+    when it stored this analyser's, any other analysed from its text now (~0.3 ms a chunk)."""
+    stored = prev.stored_evidence() if prev is not None else None
+    out: list[str] = []
+    chunks = (c for cs in plan.chunks_per_article for c in cs)
+    owners = (a for cs, a in zip(plan.chunks_per_article, articles) for _ in cs)
+    for (kind, ref), chunk, article in zip(plan.sources, chunks, owners):
+        packed = stored[ref] if kind == "prev" and stored is not None else None
+        out.append(packed if packed is not None else pack(analyse_span(article.body[chunk.start : chunk.end])))
+    return out
+
+
 def _write_lexicon(
     tmp: Path, chunks: list[Chunk], vocabulary: dict, prev: IndexVersion | None, embedder: Embedder, opts: BuildOptions
 ) -> dict | None:
@@ -795,7 +815,7 @@ def _write_version(
     kind = choose_kind(n, opts.faiss_kind)
     write_faiss(build_faiss(np.asarray(vectors), kind), tmp / "dense.faiss")
     _pause_point(opts, index_dir, "writing")
-    write_sqlite(tmp / "meta.sqlite", articles, chunks_per_article)
+    write_sqlite(tmp / "meta.sqlite", articles, chunks_per_article, _chunk_evidence(articles, plan, prev))
 
     dates = [a.date for a in articles]
     manifest = {
@@ -807,6 +827,7 @@ def _write_version(
             "fingerprint": model_fingerprint_of(embedder), "tokenizer": tokenizer_fingerprint_of(embedder),
         },
         "analyser": {"version": ANALYSER_VERSION},
+        "evidence": {"version": EVIDENCE_VERSION},
         "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},
         "faiss": {"kind": kind},
         "sentences": {"count": n_sentences, "method": sentence_method(embedder, opts)} if n_sentences is not None else None,

@@ -345,6 +345,10 @@ class QdrantVersion:
         c = self.chunk(row)
         return str(self._article_payload(c.article_row)["body"][c.start : c.end])
 
+    def chunk_evidence(self, row: int) -> None:
+        """Qdrant payloads carry no analysed evidence (the searcher analyses the chunk's text and keeps it)."""
+        return None
+
     def chunk_rows_within(self, article_row: int, start: int, end: int) -> list[int]:
         """Rows of an article's chunks that lie inside body[start:end], in reading order."""
         return [int(r) for r, s, e in self._article_payload(article_row)["chunks"] if s >= start and e <= end]

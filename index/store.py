@@ -4,7 +4,7 @@
       CURRENT                 name of the live version, replaced by one atomic rename
       build.lock              flock(2)ed by the process building; holds its pid (see build.py)
       versions/v000001/       one complete build
-        meta.sqlite           articles (with original bodies) and chunks (offsets, sections)
+        meta.sqlite           articles (with original bodies) and chunks (offsets, sections, analysed evidence)
         vectors.npy           float32 [n_chunks, dim], row i = chunk row i (reused by updates)
         dense.faiss           FAISS index over the same rows
         lexical/              bm25s index over the same rows
@@ -36,6 +36,7 @@ import numpy as np
 
 from index.articles import Article, Paragraph, format_date
 from index.chunking import Chunk
+from index.evidence import EVIDENCE_VERSION, SpanEvidence, unpack
 from index.errors import (
     AnalyserMismatchError,
     IndexCorruptError,
@@ -82,7 +83,8 @@ CREATE TABLE chunks (
     ord INTEGER NOT NULL,
     section TEXT,
     start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL
+    "end" INTEGER NOT NULL,
+    evidence TEXT
 );
 CREATE INDEX chunks_by_article ON chunks(article_row);
 CREATE INDEX articles_by_source ON articles(source);
@@ -134,8 +136,10 @@ def fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def write_sqlite(path: Path, articles: list[Article], chunks_per_article: list[list[Chunk]]) -> None:
-    """Write the metadata store: articles in row order, chunks in global row order."""
+def write_sqlite(
+    path: Path, articles: list[Article], chunks_per_article: list[list[Chunk]], evidence: Sequence[str | None] | None = None
+) -> None:
+    """Write the metadata store: articles in row order, chunks in global row order (with each one's packed evidence)."""
     db = sqlite3.connect(path)
     try:
         db.executescript(SCHEMA)
@@ -150,9 +154,9 @@ def write_sqlite(path: Path, articles: list[Article], chunks_per_article: list[l
             ),
         )
         db.executemany(
-            'INSERT INTO chunks VALUES (?,?,?,?,?,?,?)',
+            'INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)',
             (
-                (row, c.id, article_row, c.ord, c.section, c.start, c.end)
+                (row, c.id, article_row, c.ord, c.section, c.start, c.end, evidence[row] if evidence is not None else None)
                 for row, (article_row, c) in enumerate(
                     (ar, c) for ar, chunks in enumerate(chunks_per_article) for c in chunks
                 )
@@ -210,6 +214,7 @@ class IndexReader(Protocol):
 
     def chunk(self, row: int) -> ChunkRecord: ...
     def chunk_text(self, row: int) -> str: ...
+    def chunk_evidence(self, row: int) -> SpanEvidence | None: ...
     def chunk_rows_within(self, article_row: int, start: int, end: int) -> list[int]: ...
     def article(self, row: int) -> ArticleRecord: ...
     def article_by_id(self, article_id: str) -> ArticleRecord | None: ...
@@ -505,6 +510,22 @@ class IndexVersion:
             "SELECT substr(body, ?, ?) FROM articles WHERE row=?", (chunk.start + 1, chunk.end - chunk.start, chunk.article_row)
         ).fetchone()
         return str(text)
+
+    def chunk_evidence(self, row: int) -> SpanEvidence | None:
+        """The chunk's evidence as the build analysed it, or None when this version stored none of this analyser's."""
+        if self.manifest.get("evidence", {}).get("version") != EVIDENCE_VERSION:
+            return None
+        r = self.db.execute("SELECT evidence FROM chunks WHERE row=?", (int(row),)).fetchone()
+        return unpack(r[0]) if r is not None and r[0] is not None else None
+
+    def stored_evidence(self) -> list[str | None] | None:
+        """Every chunk's packed evidence in row order (a build reuses it), None when stored under another version."""
+        if self.manifest.get("evidence", {}).get("version") != EVIDENCE_VERSION:
+            return None
+        out: list[str | None] = [None] * self.n_chunks
+        for row, packed in self.db.execute("SELECT row, evidence FROM chunks"):
+            out[row] = packed
+        return out
 
     def chunk_rows_within(self, article_row: int, start: int, end: int) -> list[int]:
         """Rows of an article's chunks that lie inside body[start:end], in reading order."""

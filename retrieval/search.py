@@ -164,12 +164,17 @@ class Searcher:
         return translate(query, self.version.lexicon(), self.embedder.encode_queries, lambda t: weights.weights.get(t, 0.0) > 0)
 
     def evidence(self, row: int) -> SpanEvidence:
-        """A chunk's evidence: analysed once per version (it depends on the text alone), then reused by every question.
+        """A chunk's evidence: as the build stored it, else analysed here; kept for the questions that come back to it.
 
-        The analysis was three quarters of a question's CPU time, and the chunks questions reach repeat a lot.
+        Analysing was three quarters of a question's CPU time; reading the stored analysis costs a SQLite row.
         """
         # kept here, by row: not also in span_evidence's cache
-        return remember(self._evidence, EVIDENCE_CACHE_CHUNKS, row, lambda r: analyse_span(self.version.chunk_text(r)))
+        return remember(self._evidence, EVIDENCE_CACHE_CHUNKS, row, self._load_evidence)
+
+    def _load_evidence(self, row: int) -> SpanEvidence:
+        """The stored analysis of a chunk (index/evidence.py), or the analysis of its text when none was stored."""
+        stored = self.version.chunk_evidence(row)
+        return stored if stored is not None else analyse_span(self.version.chunk_text(row))
 
     def lexical(self, query: Query, n: int, mask: Restriction = None) -> list[tuple[int, float]]:
         """Top-n chunk rows by BM25 (the candidates stage's lexical side)."""
