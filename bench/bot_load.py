@@ -78,12 +78,17 @@ async def _run(api: Any, answers: dict[int, asyncio.Future], load: Load) -> dict
         await _ask(api, answers, 9_000_000 + i, text, lang)
     latencies: list[float] = []
     texts: list[str] = []
+    langs: list[str] = []
+    asked_at: list[float] = []
     first = len(api.requests)
     cpu0, wall0 = cpu_seconds(), time.monotonic()
 
     async def one(chat: int, text: str, lang: str) -> None:
+        start = time.monotonic() - wall0
         seconds, body = await _ask(api, answers, chat, text, lang)
         latencies.append(seconds)
+        langs.append(lang)
+        asked_at.append(start)
         texts.append(body)
 
     if load.arrival_rate > 0:
@@ -109,6 +114,8 @@ async def _run(api: Any, answers: dict[int, asyncio.Future], load: Load) -> dict
     methods = Counter(r.method for r in api.requests[first:])
     return {
         "latencies": latencies,
+        "langs": langs,
+        "asked_at": asked_at,
         "wall": wall,
         "cpu": cpu,
         "methods": dict(methods),

@@ -279,6 +279,17 @@ async def run(args: argparse.Namespace, index_dir: Path, embedder: Any, work: Pa
         "answered_per_s": answered / result["wall"],
         "p50_ms": statistics.median(lat) * 1000,
         "p95_ms": percentile(lat, 95) * 1000,
+        "by_language": {
+            lang: (len(xs), statistics.median(xs) * 1000, percentile(xs, 95) * 1000)
+            for lang in sorted(set(result["langs"]))
+            if (xs := [x for x, q in zip(lat, result["langs"]) if q == lang])
+        },
+        # p95 of the questions asked in each tenth of the run: where in the run the slow answers were
+        "p95_by_tenth_ms": [
+            percentile(xs, 95) * 1000 if xs else 0.0
+            for k in range(10)
+            for xs in [[x for x, t in zip(lat, result["asked_at"]) if int(10 * t / result["wall"]) == k]]
+        ],
         "requests": sum(methods.values()),
         "methods": methods,
         "bot_cpu_s": result["bot_cpu"],
@@ -373,6 +384,9 @@ def main() -> int:
           f"({', '.join(f'{k} {v}' for k, v in sorted(r['methods'].items()))})")
     print(f"CPU: bot {r['bot_cpu_s']:.1f} s ({r['bot_cpu_s'] / n * 1000:.1f} ms per answer), "
           f"fake Bot API + users process {r['api_cpu_s']:.1f} s (not counted against the bot)")
+    print("latency p50 / p95 ms by language: " + ", ".join(
+        f"{lang} {p50:.0f} / {p95:.0f} ({count} questions)" for lang, (count, p50, p95) in r["by_language"].items()))
+    print("latency p95 ms by tenth of the run (when asked): " + " ".join(f"{x:.0f}" for x in r["p95_by_tenth_ms"]))
     split = clock.summary()
     print("per answer (mean / p50 / p95 ms): " + ", ".join(f"{k} {m:.1f}/{p50:.1f}/{p95:.1f}" for k, (m, p50, p95) in split.items()))
     if args.json:
