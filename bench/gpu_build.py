@@ -66,10 +66,18 @@ def _datasets(data: Path) -> list[tuple[str, list[dict], list[dict]]]:
     return out
 
 
-def _small_gpu(args: argparse.Namespace, gpu, chunks: list[str], vectors) -> None:  # noqa: ANN001
-    """A GPU too small for the batch: the encoder halves it until it fits, and the vectors stay the same."""
+def _small_gpu(args: argparse.Namespace, chunks: list[str], vectors) -> None:  # noqa: ANN001
+    """A GPU too small for the batch: the encoder halves it until it fits, and the vectors stay the same.
+
+    It has its own model, so the batch size it is left with is not the rest of the run's.
+    """
     import numpy as np
     import torch
+
+    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+
+    gpu = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir(), device=args.device, backend="auto")
+    gpu.load()
 
     index = torch.device(args.device).index or 0
     torch.cuda.empty_cache()
@@ -86,7 +94,8 @@ def _small_gpu(args: argparse.Namespace, gpu, chunks: list[str], vectors) -> Non
               f"cosine to the unlimited run min {cos.min():.5f}")
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, index)
-        gpu._gpu_batch_cap = None  # the rest of the run has the whole GPU again
+        del gpu
+        torch.cuda.empty_cache()
 
 
 def main() -> int:
@@ -192,7 +201,7 @@ def main() -> int:
             print("quality: no development sets found (set NEWSQA_SHARED_DIR); skipped")
 
         if gpu.on_gpu and args.small_gpu_gib:
-            _small_gpu(args, gpu, chunks, gpu_vecs)
+            _small_gpu(args, chunks, gpu_vecs)
         try:
             import bm25s  # noqa: F401
             import faiss  # noqa: F401

@@ -131,6 +131,30 @@ def test_a_gpu_with_no_room_for_the_model_is_not_reported_as_a_missing_model(mod
         e.encode_passages(["نص"])
 
 
+def test_on_a_gpu_the_model_is_read_in_fp16_directly(models_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+    import numpy as np
+    import sentence_transformers
+    import torch
+
+    real = sentence_transformers.SentenceTransformer
+    asked: list[dict] = []
+
+    def on_cpu_instead(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the real model, read as a GPU load asks
+        asked.append(dict(kwargs))
+        return real(*args, **{**kwargs, "device": "cpu"})
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", on_cpu_instead)
+    e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
+    e._device = "cuda"
+    e.load()
+    assert asked[0]["model_kwargs"] == {"dtype": torch.float16} and asked[0]["device"] == "cuda"
+    assert {p.dtype for p in e._model.parameters()} == {torch.float16}  # never a float32 copy of the weights
+    ref = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
+    texts = ["أعلن البنك المركزي رفع سعر الفائدة.", "The harbour flooded."]
+    cos = np.sum(e.encode_passages(texts) * ref.encode_passages(texts), axis=1)
+    assert cos.min() > 0.999
+
+
 def test_late_chunking_on_a_gpu_short_of_memory_halves_its_batch_with_the_same_vectors(models_dir: Path, caplog) -> None:  # noqa: ANN001
     import torch
 
