@@ -86,7 +86,7 @@ def write_version(index_dir: Path, n: int, seed: int = 0) -> Path:
         ),
     )
     db.executemany(
-        "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+        'INSERT INTO chunks (row, id, article_row, ord, section, start, "end") VALUES (?,?,?,?,?,?,?)',  # no evidence
         ((r, f"syn-{r // CHUNKS_PER_ARTICLE}:{r % CHUNKS_PER_ARTICLE}", r // CHUNKS_PER_ARTICLE, r % CHUNKS_PER_ARTICLE,
           None, 0, len(texts[r])) for r in range(n)),
     )
