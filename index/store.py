@@ -22,6 +22,7 @@ while the version is small enough for that to stay cheap (VERIFY_ON_OPEN_MAX_BYT
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -61,6 +62,7 @@ ARTICLE_CACHE = 512  # article records with their bodies a loaded version keeps 
 # parse at once ("AST constructor recursion depth mismatch"); a reader opening a version while a build
 # verifies the new one did. Loading the parts of a version is serialised (each load is a few ms at most).
 LOAD_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE articles (
@@ -516,7 +518,13 @@ class IndexVersion:
         if self.manifest.get("evidence", {}).get("version") != EVIDENCE_VERSION:
             return None
         r = self.db.execute("SELECT evidence FROM chunks WHERE row=?", (int(row),)).fetchone()
-        return unpack(r[0]) if r is not None and r[0] is not None else None
+        if r is None or r[0] is None:
+            return None
+        try:
+            return unpack(r[0])
+        except (ValueError, IndexError, AttributeError):  # damaged past what the checks on open saw: analyse instead
+            log.warning("index version %s: chunk %d's stored evidence is unreadable; analysing its text", self.name, row)
+            return None
 
     def stored_evidence(self) -> list[str | None] | None:
         """Every chunk's packed evidence in row order (a build reuses it), None when stored under another version."""

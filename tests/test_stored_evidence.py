@@ -8,6 +8,7 @@ re-embedding, and EVIDENCE_VERSION moves whenever the analysis does.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from bench.corpusgen import write_corpus
 from index import build as build_module
 from index.build import BuildOptions, update_index
 from index.evidence import EVIDENCE_VERSION, SpanEvidence, analyse_span, pack, unpack
-from index.store import open_current
+from index.store import VERSIONS, current_name, open_current
 from retrieval.search import SearchConfig, Searcher
 from tests.fakes import HashEmbedder
 from tests.reindex_helpers import QUESTIONS, change_corpus
@@ -130,3 +131,24 @@ def test_an_update_reuses_unchanged_chunks_evidence_and_analyses_the_rest(tmp_pa
         assert all(version.chunk_evidence(r) == analyse_span(version.chunk_text(r)) for r in range(version.n_chunks))
     finally:
         version.close()
+
+
+def test_a_damaged_stored_analysis_is_analysed_again_not_an_error(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 6, seed=9)
+    index_dir = tmp_path / "index"
+    embedder = HashEmbedder()
+    update_index(corpus, index_dir, embedder, BuildOptions())
+    meta = index_dir / VERSIONS / current_name(index_dir) / "meta.sqlite"
+    for bad in ("not packed", 42, "1\x1f"):
+        with sqlite3.connect(meta) as db:
+            db.execute("UPDATE chunks SET evidence=? WHERE row=0", (bad,))
+        version = open_current(index_dir, verify="none")  # a version too large for checksums on open would not see it
+        try:
+            assert version.chunk_evidence(0) is None, bad
+            searcher = Searcher(version, embedder, SearchConfig(threshold=0.0))
+            assert searcher.evidence(0) == analyse_span(version.chunk_text(0))
+            assert searcher.answer(QUESTIONS[0]).hits
+        finally:
+            version.close()
+    assert "stored evidence is unreadable" in caplog.text
