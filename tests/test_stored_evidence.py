@@ -81,6 +81,14 @@ def test_stored_and_analysed_evidence_give_the_same_answers(searcher, monkeypatc
     assert any(from_stored)
 
 
+def _built(tmp_path: Path, articles: int, seed: int) -> tuple[Path, Path, HashEmbedder]:
+    """A small generated corpus, indexed once: (corpus, index dir, embedder)."""
+    corpus, index_dir, embedder = tmp_path / "corpus", tmp_path / "index", HashEmbedder()
+    write_corpus(corpus, articles, seed=seed)
+    update_index(corpus, index_dir, embedder, BuildOptions())
+    return corpus, index_dir, embedder
+
+
 def test_an_index_without_stored_evidence_is_answered_and_its_update_stores_it(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 12, seed=3)
@@ -115,11 +123,7 @@ def test_an_index_without_stored_evidence_is_answered_and_its_update_stores_it(t
 
 
 def test_an_update_reuses_unchanged_chunks_evidence_and_analyses_the_rest(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    corpus = tmp_path / "corpus"
-    write_corpus(corpus, 10, seed=5)
-    index_dir = tmp_path / "index"
-    embedder = HashEmbedder()
-    update_index(corpus, index_dir, embedder, BuildOptions())
+    corpus, index_dir, embedder = _built(tmp_path, 10, seed=5)
     change_corpus(corpus, 10)
     analysed: list[str] = []
     real = build_module.analyse_span
@@ -134,11 +138,7 @@ def test_an_update_reuses_unchanged_chunks_evidence_and_analyses_the_rest(tmp_pa
 
 
 def test_a_damaged_stored_analysis_is_analysed_again_not_an_error(tmp_path: Path, caplog) -> None:  # noqa: ANN001
-    corpus = tmp_path / "corpus"
-    write_corpus(corpus, 6, seed=9)
-    index_dir = tmp_path / "index"
-    embedder = HashEmbedder()
-    update_index(corpus, index_dir, embedder, BuildOptions())
+    _, index_dir, embedder = _built(tmp_path, 6, seed=9)
     meta = index_dir / VERSIONS / current_name(index_dir) / "meta.sqlite"
     for bad in ("not packed", 42, "1\x1f"):
         with sqlite3.connect(meta) as db:
