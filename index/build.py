@@ -526,6 +526,8 @@ def update_index(
         if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts) and not evidence_wanted(prev):
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
+        if reuse and evidence_wanted(prev):
+            report.notices.append("this version also stores each chunk's analysed evidence (read by questions instead of re-analysing)")
 
         name = _next_version_name(index_dir)
         tmp = index_dir / VERSIONS / f"{BUILDING_PREFIX}{os.getpid()}-{name}"

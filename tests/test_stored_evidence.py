@@ -110,6 +110,7 @@ def test_an_index_without_stored_evidence_is_answered_and_its_update_stores_it(t
 
     report = update_index(corpus, index_dir, embedder, BuildOptions())  # nothing in the corpus changed
     assert report.switched and report.embedded_chunks == 0
+    assert any("stores each chunk's analysed evidence" in n for n in report.notices)  # why a new version, said
     new = open_current(index_dir)
     try:
         assert new.name != old_name
