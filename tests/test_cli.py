@@ -112,8 +112,11 @@ def test_provision_upgrades_an_earlier_provisions_tokenizer_settings(tmp_path: P
     copy = model.parent / (model.name + "-onnx")
     copy.mkdir()
     earlier = {**json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8")), "tokenizer_class": "XLMRobertaTokenizer"}
+    assert json.loads((model / "config.json").read_text(encoding="utf-8"))["tokenizer_class"] == "PreTrainedTokenizerFast"
+    earlier_config = {**json.loads((model / "config.json").read_text(encoding="utf-8")), "tokenizer_class": "XLMRobertaTokenizer"}
     for folder in (model, copy):  # as provisions before this change wrote them
         (folder / "tokenizer_config.json").write_text(json.dumps(earlier), encoding="utf-8")
+        (folder / "config.json").write_text(json.dumps(earlier_config), encoding="utf-8")
     before = tokenizer_fingerprint(model)
     key_before = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=settings.models_dir, backend="torch").cache_key
     assert cmd_model_provision(settings, None, force=False, onnx=False) == 0
@@ -121,6 +124,8 @@ def test_provision_upgrades_an_earlier_provisions_tokenizer_settings(tmp_path: P
     assert out.count("the next `newsqa index update` re-embeds every article") == 2, out
     for folder in (model, copy):
         assert json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))["tokenizer_class"] == "PreTrainedTokenizerFast"
+        aligned = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        assert aligned == {**earlier_config, "tokenizer_class": "PreTrainedTokenizerFast"}  # only that field changed
     assert tokenizer_fingerprint(model) != before  # so the next update rebuilds in full
     key_after = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=settings.models_dir, backend="torch").cache_key
     assert key_after != key_before  # and cached evaluation vectors of the old tokenizer are never read
