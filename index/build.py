@@ -523,10 +523,11 @@ def update_index(
         known = previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
 
-        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts) and not evidence_wanted(prev):
+        store_evidence = evidence_wanted(prev)
+        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts) and not store_evidence:
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: the current version stays, nothing is written or embedded
-        if reuse and evidence_wanted(prev):
+        if reuse and store_evidence:
             report.notices.append("this version also stores each chunk's analysed evidence (read by questions instead of re-analysing)")
 
         name = _next_version_name(index_dir)
@@ -740,7 +741,8 @@ def _write_sentence_vectors(
 def _chunk_evidence(articles: list[Article], plan: _Plan, prev: IndexVersion | None) -> list[str]:
     """Each chunk's packed evidence (index/evidence.py), in row order: a reused chunk's from the previous version
     when it stored this analyser's, any other analysed from its text now (~0.3 ms a chunk)."""
-    stored = prev.stored_evidence() if prev is not None else None
+    reused = any(kind == "prev" for kind, _ in plan.sources)
+    stored = prev.stored_evidence() if prev is not None and reused else None  # a full rebuild reads none of it
     out: list[str] = []
     chunks = (c for cs in plan.chunks_per_article for c in cs)
     owners = (a for cs, a in zip(plan.chunks_per_article, articles) for _ in cs)
