@@ -30,24 +30,15 @@ def run_bench(script: str, *args: str, timeout: float = 150) -> str:
     return proc.stdout
 
 
-def printed(out: str, *patterns: str) -> None:
-    """Each pattern matches somewhere in the bench's output (shown, with the pattern, when one does not)."""
-    for pattern in patterns:
-        assert re.search(pattern, out), (pattern, out)
-
-
 @pytest.mark.timeout(200)
 def test_build_throughput_prints_chunks_per_second_and_the_ratio() -> None:
     out = run_bench("build_throughput.py")
-    printed(
-        out,
-        rf"raw model\.encode : +{NUMBER}s +{NUMBER} chunks/s",
-        rf"index build +: +{NUMBER}s +{NUMBER} chunks/s",
-        rf"pipeline ratio \(raw s / build s\): {NUMBER}",
-        rf"speed-up new / today's default: {NUMBER}x",
-        rf"projected for 100,000 articles .* new default {NUMBER} h, today's default {NUMBER} h",
-        rf"late chunking +: +{NUMBER} chunks/s",
-    )
+    assert re.search(rf"raw model\.encode : +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"index build +: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"pipeline ratio \(raw s / build s\): {NUMBER}", out), out
+    assert re.search(rf"speed-up new / today's default: {NUMBER}x", out), out
+    assert re.search(rf"projected for 100,000 articles .* new default {NUMBER} h, today's default {NUMBER} h", out), out
+    assert re.search(rf"late chunking +: +{NUMBER} chunks/s", out), out
     assert re.search(rf"today's default \(torch\) +{NUMBER}", out) and re.search(rf"onnx-int8 \(opt-in\) +{NUMBER}", out), out
     assert "new default: backend onnx on" in out, out  # the new default really is the ONNX backend
 
@@ -58,11 +49,8 @@ def test_ray_build_prints_chunks_per_second_plain_and_on_ray_and_the_ratio() -> 
     out = run_bench("ray_build.py", timeout=280)
     for name in ("plain", "ray", "ray, warm"):
         assert re.search(rf"{re.escape(name)} +: +{NUMBER}s +{NUMBER} chunks/s", out), (name, out)
-    printed(
-        out,
-        rf"ratio ray / plain: {NUMBER}x",
-        r"largest vector difference ray vs plain: [0-9.e+-]+",
-    )
+    assert re.search(rf"ratio ray / plain: {NUMBER}x", out), out
+    assert re.search(r"largest vector difference ray vs plain: [0-9.e+-]+", out), out
 
 
 @pytest.mark.timeout(200)
@@ -70,13 +58,10 @@ def test_query_latency_prints_every_stage_and_the_batching_ratio(built_index: Pa
     out = run_bench("query_latency.py", "--index-dir", str(built_index))
     for stage in ("embed", "lexical", "dense", "fusion", "quote", "total"):
         assert re.search(rf"ask {stage} .*p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), (stage, out)
-    printed(
-        out,
-        rf"baseline +query embedding alone +p50 +{NUMBER} ms",
-        rf"ask p95 / embedding-alone p95: {NUMBER}",
-        rf"query embedding only: one-by-one {NUMBER} q/s .*micro-batched {NUMBER} q/s \(ratio {NUMBER}",
-        rf"whole answers: .*micro-batched {NUMBER} q/s \(ratio {NUMBER}",
-    )
+    assert re.search(rf"baseline +query embedding alone +p50 +{NUMBER} ms", out), out
+    assert re.search(rf"ask p95 / embedding-alone p95: {NUMBER}", out), out
+    assert re.search(rf"query embedding only: one-by-one {NUMBER} q/s .*micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
+    assert re.search(rf"whole answers: .*micro-batched {NUMBER} q/s \(ratio {NUMBER}", out), out
     assert "bot answers/s" in out
 
 
@@ -92,19 +77,16 @@ def test_query_latency_by_size_prints_each_stage_at_each_size() -> None:
     out = run_bench("query_latency.py", "--sizes", "300", "1000")
     for stage in ("analyse", "embed", "lexical", "dense", "fusion", "score", "decide", "quote", "total", "other"):
         assert re.search(rf"^ask {stage} +{NUMBER} / +{NUMBER} +{NUMBER} / +{NUMBER}$", out, re.M), (stage, out)
-    printed(out, rf"lexical p50 grows {NUMBER}x from 300 to 1,000 chunks")
+    assert re.search(rf"lexical p50 grows {NUMBER}x from 300 to 1,000 chunks", out), out
     assert "with stored sentence vectors" in out
 
 
 def test_scale_prints_kind_recall_latency_and_memory() -> None:
     out = run_bench("scale.py")
     assert "SYNTHETIC" in out  # said plainly
-    printed(
-        out,
-        rf"recall@10 vs exact {NUMBER}",
-        rf"ask total +p50 +{NUMBER} ms +p95 +{NUMBER} ms",
-        rf"serving RSS: peak {NUMBER} MB \(model only {NUMBER} MB, ratio {NUMBER}\)",
-    )
+    assert re.search(rf"recall@10 vs exact {NUMBER}", out), out
+    assert re.search(rf"ask total +p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), out
+    assert re.search(rf"serving RSS: peak {NUMBER} MB \(model only {NUMBER} MB, ratio {NUMBER}\)", out), out
     assert re.search(r"^ +1,000 +flat +1\.000", out, re.M), out  # exact search at 10^3 is exact
 
 
@@ -162,7 +144,7 @@ def test_verify_cost_prints_open_and_verify_times_and_their_ratios() -> None:
     out = run_bench("verify_cost.py")
     assert "SYNTHETIC" in out
     assert re.search(rf"^1000 chunks \({NUMBER} MiB on disk\):", out, re.M), out
-    printed(out, rf"plain open +{NUMBER} ms")
+    assert re.search(rf"plain open +{NUMBER} ms", out), out
     for label in ("open \\+ invariants", "open \\+ invariants \\+ checksums", "index verify \\(checksums\\)"):
         assert re.search(rf"{label} +{NUMBER} ms +ratio to plain open {NUMBER}", out), (label, out)
 
@@ -185,27 +167,21 @@ def test_backends_prints_both_backends_figures() -> None:
     pytest.importorskip("qdrant_client")
     out = run_bench("backends.py", timeout=280)
     assert re.search(rf"local +{NUMBER}s +{NUMBER} chunks/s", out) and re.search(rf"qdrant +{NUMBER}s +{NUMBER} chunks/s \(LOCAL MODE", out), out
-    printed(
-        out,
-        rf"ratio qdrant-local-mode / local: {NUMBER}",
-        rf"dense top-10 identical \(rows, in order\): {NUMBER}",
-        rf"lexical top-10 overlap: mean {NUMBER}",
-        rf"qdrant +p50 +{NUMBER} ms +p95 +{NUMBER} ms \(LOCAL MODE",
-    )
+    assert re.search(rf"ratio qdrant-local-mode / local: {NUMBER}", out), out
+    assert re.search(rf"dense top-10 identical \(rows, in order\): {NUMBER}", out), out
+    assert re.search(rf"lexical top-10 overlap: mean {NUMBER}", out), out
+    assert re.search(rf"qdrant +p50 +{NUMBER} ms +p95 +{NUMBER} ms \(LOCAL MODE", out), out
     assert re.search(r"bytes per chunk, Qdrant server \(COMPUTED", out) and re.search(rf"total +{NUMBER}", out.replace(",", "")), out
-    printed(out, rf"qdrant +A/\S+ {NUMBER}/{NUMBER}")
+    assert re.search(rf"qdrant +A/\S+ {NUMBER}/{NUMBER}", out), out
 
 
 @pytest.mark.timeout(300)
 def test_cross_lingual_prints_the_lexicons_cost_at_build_and_answer_time() -> None:
     out = run_bench("cross_lingual.py")
-    printed(
-        out,
-        rf"build with lexicon +: +{NUMBER} s +\(x{NUMBER}\)",
-        rf"lexicon: {NUMBER} words embedded in {NUMBER} s",
-        rf"answer with +translation: p50 +{NUMBER} ms +p95 +{NUMBER} ms",
-        rf"answer p50 with / without: {NUMBER}",
-    )
+    assert re.search(rf"build with lexicon +: +{NUMBER} s +\(x{NUMBER}\)", out), out
+    assert re.search(rf"lexicon: {NUMBER} words embedded in {NUMBER} s", out), out
+    assert re.search(rf"answer with +translation: p50 +{NUMBER} ms +p95 +{NUMBER} ms", out), out
+    assert re.search(rf"answer p50 with / without: {NUMBER}", out), out
 
 
 @pytest.mark.timeout(300)
@@ -216,27 +192,18 @@ def test_gpu_build_falls_back_without_a_gpu_and_runs_every_step_on_the_cpu() -> 
         assert "no GPU here: NEWSQA_DEVICE=cuda falls back to the CPU; nothing to measure" in run_bench("gpu_build.py")
     out = run_bench("gpu_build.py", "--device", "cpu")  # the dry run: every step of the GPU run, on the CPU
     for batch in (32, 128, 256, 512, 1024):
-        printed(out, rf"cpu fp32 \(dry run\) chunks, batch +{batch}: +{NUMBER}s +{NUMBER} chunks/s")
-    printed(
-        out,
-        rf"sentences, batch 32: +{NUMBER}s +{NUMBER} sentences/s",
-        rf"late chunking: +{NUMBER}s +{NUMBER} chunks/s",
-        rf"GPU / CPU chunk encoding, same machine and run: {NUMBER}x",
-    )
+        assert re.search(rf"cpu fp32 \(dry run\) chunks, batch +{batch}: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"sentences, batch 32: +{NUMBER}s +{NUMBER} sentences/s", out), out
+    assert re.search(rf"late chunking: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"GPU / CPU chunk encoding, same machine and run: {NUMBER}x", out), out
     assert "cosine min 1.0000" in out, out  # the same model on the same device: the same vectors
-    printed(
-        out,
-        rf"full build on the GPU, separate sentences: +{NUMBER}s +{NUMBER} chunks/s .*projected",
-        rf"full build on the GPU, late chunking: +{NUMBER}s +{NUMBER} chunks/s",
-    )
+    assert re.search(rf"full build on the GPU, separate sentences: +{NUMBER}s +{NUMBER} chunks/s .*projected", out), out
+    assert re.search(rf"full build on the GPU, late chunking: +{NUMBER}s +{NUMBER} chunks/s", out), out
 
 
 @pytest.mark.timeout(120)
 def test_analyser_speed_prints_both_ways_the_speed_up_and_that_the_terms_agree() -> None:
     out = run_bench("analyser_speed.py")
-    printed(
-        out,
-        rf"normalize per word uncached: +{NUMBER}s +{NUMBER} chunks/s",
-        rf"normalize per word cached +: +{NUMBER}s +{NUMBER} chunks/s",
-        rf"speed-up: {NUMBER}x  \(same terms: True\)",
-    )
+    assert re.search(rf"normalize per word uncached: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"normalize per word cached +: +{NUMBER}s +{NUMBER} chunks/s", out), out
+    assert re.search(rf"speed-up: {NUMBER}x  \(same terms: True\)", out), out
