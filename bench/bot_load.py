@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -22,7 +22,8 @@ class Load:
     """One measured scenario: who asks what, and how questions arrive."""
 
     questions: list[tuple[str, str]]  # (text, language code), asked in this order
-    users: int = 50  # closed loop: users asking one after another; open loop: ignored (one chat per question)
+    users: int = 50  # closed loop: users asking one after another; open loop: see chats
+    chats: int = 0  # open loop: questions come from this many chats in turn (0: each from its own chat)
     arrival_rate: float = 0.0  # 0 = closed loop; > 0 = open loop, questions/s at evenly spaced times
     warmup: list[tuple[str, str]] = field(default_factory=list)  # asked one by one before timing
 
@@ -42,11 +43,12 @@ async def _serve(conn: Connection) -> None:
     from tests.fake_bot_api import FakeBotAPI
 
     api = await FakeBotAPI().start()
-    answers: dict[int, asyncio.Future] = {}
+    answers: dict[int, deque[asyncio.Future]] = defaultdict(deque)  # a chat's questions waiting, oldest first
 
     def on_request(req: Any) -> None:
         if req.method == "sendMessage" and req.status == 200:
-            fut = answers.pop(req.chat_id, None)
+            waiting = answers.get(req.chat_id)
+            fut = waiting.popleft() if waiting else None
             if fut is not None and not fut.done():
                 fut.set_result(req)
 
@@ -63,17 +65,17 @@ async def _serve(conn: Connection) -> None:
         await api.stop()
 
 
-async def _ask(api: Any, answers: dict[int, asyncio.Future], chat: int, text: str, lang: str) -> tuple[float, str]:
-    """Push one question and wait for its answer: (seconds, the answer's text)."""
+async def _ask(api: Any, answers: dict[int, deque[asyncio.Future]], chat: int, text: str, lang: str) -> tuple[float, str]:
+    """Push one question and wait for its answer (a chat's answers are matched to its questions in order)."""
     fut = asyncio.get_running_loop().create_future()
-    answers[chat] = fut
+    answers[chat].append(fut)
     started = time.monotonic()
     api.push_message(text, user_id=chat, language_code=lang)
     req = await asyncio.wait_for(fut, 300)
     return time.monotonic() - started, req.text or ""
 
 
-async def _run(api: Any, answers: dict[int, asyncio.Future], load: Load) -> dict:
+async def _run(api: Any, answers: dict[int, deque[asyncio.Future]], load: Load) -> dict:
     for i, (text, lang) in enumerate(load.warmup):
         await _ask(api, answers, 9_000_000 + i, text, lang)
     latencies: list[float] = []
@@ -97,7 +99,8 @@ async def _run(api: Any, answers: dict[int, asyncio.Future], load: Load) -> dict
             delay = wall0 + i / load.arrival_rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(1_000_000 + i, text, lang)))
+            chat = 1_000_000 + (i % load.chats if load.chats > 0 else i)
+            tasks.append(asyncio.create_task(one(chat, text, lang)))
         await asyncio.gather(*tasks)
     else:
         per_user: list[list[tuple[str, str]]] = [[] for _ in range(load.users)]

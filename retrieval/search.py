@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from index.dense import DenseParams
 from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
 from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model, remember
+from index.words import encode_words
 from retrieval.backend import Restriction, backend_for
 from retrieval.candidates import Candidate, merge
 from retrieval.context import expand, own_text, prefer
@@ -161,7 +163,7 @@ class Searcher:
         """A question in another script as the corpus's own terms (retrieval/translate.py), None when not needed."""
         if query.arabic or not self.config.translate:
             return None
-        return translate(query, self.version.lexicon(), self.embedder.encode_queries, lambda t: weights.weights.get(t, 0.0) > 0)
+        return translate(query, self.version.lexicon(), partial(encode_words, self.embedder), lambda t: weights.weights.get(t, 0.0) > 0)
 
     def evidence(self, row: int) -> SpanEvidence:
         """A chunk's evidence: as the build stored it, else analysed here; kept for the questions that come back to it.
