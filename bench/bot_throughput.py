@@ -328,7 +328,7 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=30.0, help="flood limiter, Bot API messages/s (0 = off)")
     p.add_argument("--workers", type=int, default=2, help="search worker threads (NEWSQA_BOT_SEARCH_WORKERS)")
     p.add_argument("--threads", type=int, default=0,
-                   help="NEWSQA_THREADS; 0 (the default) as the bot runs it: torch 1 thread, ONNX Runtime its own default")
+                   help="NEWSQA_THREADS; 0 (the default) as the bot runs it: one thread per model (SERVING_THREADS); 2 = ONNX Runtime's default here")
     p.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
                    help="any other bot setting for this run, e.g. --set bot_typing_after=0 (repeatable)")
     p.add_argument("--evidence-cache", type=int, default=None, metavar="CHUNKS",
@@ -349,7 +349,9 @@ def main() -> int:
     from index.embedder import configure_threads, encode_questions
     from index.home import default_models_dir
 
-    configure_threads(args.threads or 1)  # as bot/telegram.py main does
+    from bot.telegram import SERVING_THREADS, serving_embedder
+
+    configure_threads(args.threads or SERVING_THREADS)  # as bot/telegram.py run_bot does
     if args.evidence_cache is not None:
         import retrieval.search
 
@@ -364,7 +366,7 @@ def main() -> int:
     load = Load(asked, users=args.users, arrival_rate=args.arrival_rate, warmup=WARMUP, chats=args.chats)
     overrides = dict(args.set or [])  # --set reaches the embedder too (e.g. arabic_questions_int8=false)
     settings = Settings(_env_file=None, models_dir=models_dir, threads=args.threads, embedding_backend=requested, **overrides)
-    embedder = settings.embedder()
+    embedder = serving_embedder(settings)  # as run_bot makes it
     backend = getattr(embedder, "backend", requested)
     encode_questions(embedder, ["warm-up", "تجربة"])  # both models the bot's questions use, loaded outside the timing
     clock = StageClock()

@@ -275,11 +275,11 @@ class Settings(BaseSettings):
         """SQLite file of the bot's button keys and chats' follow-up context (default: beside the index, so both survive restarts)."""
         return self.bot_state_file or self.index_dir / "bot-state.sqlite"
 
-    def embedder(self) -> SentenceTransformerEmbedder:
-        """The configured embedder (the model loads on first use)."""
+    def embedder(self, threads: int | None = None) -> SentenceTransformerEmbedder:
+        """The configured embedder (the model loads on first use); `threads` overrides NEWSQA_THREADS."""
         return SentenceTransformerEmbedder(
             self.embedding_model, models_dir=self.models_dir, device=self.device, backend=self.embedding_backend,
-            threads=self.threads, fingerprint_cache=fingerprint_cache(self.home),
+            threads=self.threads if threads is None else threads, fingerprint_cache=fingerprint_cache(self.home),
             arabic_questions_int8=self.arabic_questions_int8,
         )
 

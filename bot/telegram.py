@@ -63,6 +63,10 @@ T = TypeVar("T")
 HTML = ParseMode.HTML
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 MAX_QUESTION_CHARS = 500
+# Threads of each question encoder while serving, unless NEWSQA_THREADS says otherwise. Questions are encoded one at a
+# time on the batcher's thread; a second ONNX thread makes an Arabic question 0.4 ms sooner (3.8 vs 4.2 ms) for 1.5 ms
+# more CPU (5.7 vs 4.2), and under load that CPU is what the event loop and the search workers wait for (BENCH.md).
+SERVING_THREADS = 1
 TYPING_EVERY = 4.5  # Telegram shows "typing…" for about 5 seconds per chat action
 _TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{30,}")
 
@@ -657,6 +661,11 @@ def build_application(
     return app
 
 
+def serving_embedder(settings: Any) -> Embedder:
+    """The bot's question encoder: SERVING_THREADS threads per model unless NEWSQA_THREADS sets them."""
+    return settings.embedder(threads=settings.threads or SERVING_THREADS)
+
+
 def run_bot(settings: Any) -> int:
     """`newsqa bot`: check the token and index, then poll (or serve a webhook) until SIGINT/SIGTERM."""
     token = bot_token(settings)
@@ -672,8 +681,8 @@ def run_bot(settings: Any) -> int:
         from index.embedder import configure_threads
 
         # Questions run in parallel worker threads; one intra-op thread each avoids oversubscribing the CPU.
-        configure_threads(1)
-    embedder = settings.embedder()
+        configure_threads(SERVING_THREADS)
+    embedder = serving_embedder(settings)
     encode_questions(embedder, ["warm-up", "تجربة"])  # load the models now (float, and int8 for Arabic), not in the first question
     app = build_application(settings, embedder)
     print(f"newsqa bot: @{me} answering from {settings.index_dir} ({settings.telegram_mode}); Ctrl-C to stop",

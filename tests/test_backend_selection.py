@@ -182,3 +182,18 @@ def test_late_chunking_on_a_gpu_short_of_memory_halves_its_batch_with_the_same_v
     assert small.batches == [12, 12, 8, 4, 4, 4] and e.batch_size_for(32) == 4  # 32 → 16 → 8 → 4, then kept
     assert np.allclose(got, want, atol=1e-5) and all(np.allclose(a, b, atol=1e-5) for a, b in zip(units, want_units))
     assert "the GPU ran out of memory: encoding in batches of 4 from now on" in caplog.text
+
+
+def test_the_bot_encodes_questions_on_one_thread_per_model_unless_told(models_dir: Path, monkeypatch) -> None:  # noqa: ANN001
+    from bot.telegram import SERVING_THREADS, serving_embedder
+
+    monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
+    monkeypatch.delenv("NEWSQA_THREADS", raising=False)
+    served = serving_embedder(Settings(_env_file=None))
+    assert SERVING_THREADS == 1 and served.threads == 1
+    arabic = served.onnx_arabic_questions  # the int8 model Arabic questions go to, and the float one for the rest
+    assert arabic is not None and arabic.session.get_session_options().intra_op_num_threads == 1
+    assert served.onnx.session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("NEWSQA_THREADS", "2")
+    told = serving_embedder(Settings(_env_file=None))
+    assert told.threads == 2 and told.onnx.session.get_session_options().intra_op_num_threads == 2
