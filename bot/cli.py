@@ -643,6 +643,7 @@ def _print_locations(where: dict) -> None:
     print(f"home:     {where['data_home']}")
     print(f".env:     {', '.join(where['env_files']) or 'none read'}")
     print(f"models:   {where['models_dir']} (model: {where['model']})")
+    print(f"English words: {where.get('word_table') or 'no table (English questions encode their words; `newsqa model words` makes it)'}")
     print(f"index at: {where['index_dir']}")
 
 

@@ -115,8 +115,11 @@ def test_provision_build_ask_and_status_from_another_folder_without_the_hub(tmp_
         assert f"home:     {home}" in status.stdout
         assert f"models:   {home / 'models'} (model: {home / 'models' / 'multilingual-e5-small'})" in status.stdout
         assert f"index at: {home / 'index'}" in status.stdout and "version v000001" in status.stdout
+        words = home / "models" / "multilingual-e5-small-words.npz"  # provision encoded the common English words once
+        assert f"English words: {words}" in status.stdout
         info = json.loads(newsqa(["index", "status", "--json"], elsewhere, env)[0].stdout)
         assert info["locations"]["data_home"] == str(home) and info["model"]["fingerprint"].startswith("sha256:")
+        assert info["locations"]["word_table"] == str(words)
         assert not list(elsewhere.iterdir())
         assert hub.connections == 0, "a model on disk was looked up on the hub"
     finally:
