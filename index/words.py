@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,18 +89,11 @@ class WordTable:
         return out, missing
 
 
-def build_table(
-    embedder: Any, path: Path, words: Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None
-) -> tuple[int, float]:
+def build_table(embedder: Any, path: Path, words: Sequence[str] | None = None) -> tuple[int, float]:
     """Encode the words as questions' words are encoded and write the table atomically; (words, seconds)."""
     words = list(dict.fromkeys(words if words is not None else common_words()))
     t = time.perf_counter()
-    parts = []
-    for start in range(0, len(words), BATCH * 8):
-        parts.append(embedder.encode_queries(words[start : start + BATCH * 8], batch_size=BATCH).astype(np.float16))
-        if progress:
-            progress(min(len(words), start + BATCH * 8), len(words))
-    vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float16)
+    vectors = embedder.encode_queries(words, batch_size=BATCH).astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -135,12 +128,6 @@ class WordTables:
         self._lock = threading.Lock()
         self._loaded = False
         self._table: WordTable | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "owner": self.owner}  # copies load their own table
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["owner"])  # type: ignore[misc]
 
     def get(self) -> WordTable | None:
         """The table, or None when there is none to trust."""
