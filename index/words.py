@@ -71,7 +71,6 @@ class WordTable:
 
     rows: dict[str, int]
     vectors: np.ndarray
-    meta: dict[str, Any]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -116,7 +115,7 @@ def load_table(path: Path, expected: dict[str, Any]) -> WordTable:
     differs = [k for k in ("version", "model", "fingerprint", "tokenizer") if meta.get(k) != expected.get(k)]
     if differs:
         raise WordTableError(f"{path.name}: made for another {', '.join(differs)}")
-    return WordTable({w: i for i, w in enumerate(words)}, vectors, meta)
+    return WordTable({w: i for i, w in enumerate(words)}, vectors)
 
 
 class WordTables:
