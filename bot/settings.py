@@ -15,12 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.build import MIN_KEEP_VERSIONS, PAUSE_POINTS, BuildOptions
 from index.dense import KINDS
-from index.embedder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, SentenceTransformerEmbedder, resolve_model
+from index.embedder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, SentenceTransformerEmbedder, local_model_dir, resolve_model
 from index.home import HOME_ENV, data_home, fingerprint_cache
 from index.home import index_dir as home_index_dir
 from index.home import models_dir as home_models_dir
 from index.store import LocalStore, VersionStore
 from index.watch import WatchError, parse_duration
+from index.words import table_path
 from retrieval.search import SearchConfig
 
 
@@ -181,7 +182,7 @@ class Settings(BaseSettings):
             "index_dir": str(self.index_dir.absolute()),
             "models_dir": str(self.models_dir.absolute()),
             "model": str(Path(model).absolute()) if Path(model).is_dir() else f"{model} (not on disk)",
-            "word_table": str(words.absolute()) if (words := self.embedder().word_tables.path).is_file() else None,
+            "word_table": str(words.absolute()) if (words := table_path(local_model_dir(self.embedding_model, self.models_dir))).is_file() else None,
             "bot_state": str(self.bot_state_path.absolute()),
         }
 
