@@ -8,6 +8,7 @@ when no other competes, + the fitted answer/no-answer threshold (the product as 
 ranks by fusion alone (the passage model then only feeds the decision): within noise on
 ranking, but the decision's margin on off-topic questions is thinner, so ranking stays fitted.
 Row 6 turns the cross-lingual terms off (retrieval/translate.py), scored with the weights fitted without them.
+Row 7 turns language centring off (retrieval/centring.py), scored with the shipped weights.
 Columns: MRR@10 / ansR@5 / quoteR@3 per dataset, language and half.
 """
 
@@ -30,6 +31,7 @@ ROWS = [
     ("+ fitted no-answer threshold (as shipped)", {}),
     ("as shipped, but ranked by fusion alone (passage model only for the decision)", {"rerank": False}),
     ("as shipped, without cross-lingual terms (English ranked by meaning alone; its own fitted weights)", {"translate": False}),
+    ("as shipped, without language centring (English questions' vectors as encoded; the same weights)", {"centre": 0.0}),
 ]
 
 

@@ -246,6 +246,10 @@ class NewsBot:
         except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
             log.warning("the index could not be loaded at start-up (%s); each question will try again", exc)
         await self.run_sync(word_table_of, self.embedder)  # the English word table, read now (~0.1 s), not by a question
+        try:  # and where English questions are moved to (retrieval/centring.py): the lexicon's mean, worked out once
+            await self.run_sync(lambda: self.live.get().language_offset())
+        except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
+            log.warning("English questions will be searched as encoded until the lexicon can be read (%s)", exc)
         for lang, code in (("ar", None), (EN, EN)):
             commands = [
                 BotCommand("help", "كيف تسأل وما الذي أعرفه" if lang == "ar" else "How to ask and what I know"),

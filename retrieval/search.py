@@ -20,9 +20,10 @@ from index.dense import DenseParams
 from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
 from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model, remember
-from index.words import encode_words
+from index.words import encode_words, word_table_of
 from retrieval.backend import Restriction, backend_for
 from retrieval.candidates import Candidate, merge
+from retrieval.centring import CENTRE_WEIGHT, centred, language_offset
 from retrieval.context import expand, own_text, prefer
 from retrieval.decide import Decision, decide
 from retrieval.diversify import DUPLICATE_JACCARD, diversify, jaccard
@@ -56,6 +57,9 @@ class SearchConfig:
     ef_search: int = 0
     exact_rerank: bool = True  # re-score approximate candidates exactly from vectors.npy
     translate: bool = True  # match a question in another script by the corpus terms its words mean (retrieval/translate.py)
+    # Share of the language offset taken off such a question's vector (retrieval/centring.py; 0 = off). It goes with
+    # the translation: both need the corpus's lexicon, and the weights fitted without one were fitted without either.
+    centre: float = CENTRE_WEIGHT
 
 
 @dataclass(slots=True)
@@ -86,6 +90,8 @@ class Searcher:
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
         self._evidence: dict[int, SpanEvidence] = {}
+        self._offset: np.ndarray | None = None
+        self._offset_known = False
 
     def threshold(self, query: Query) -> float:
         """The answer/no-answer threshold in force for this question (fitted per script unless set)."""
@@ -127,6 +133,10 @@ class Searcher:
             t = time.perf_counter()
             if qvec is None:
                 qvec = encode_questions(self.embedder, [query.text])[0]
+            if not query.arabic and cfg.centre and cfg.translate:
+                offset = self.language_offset()
+                if offset is not None:
+                    qvec = centred(qvec, offset, cfg.centre)
             timings["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             dense = self.dense(qvec, cfg.candidates, mask)
@@ -158,6 +168,20 @@ class Searcher:
             ranking.candidates = sorted(head, key=order) + rest
         timings["score"] = time.perf_counter() - t
         return ranking
+
+    def language_offset(self) -> np.ndarray | None:
+        """What sets an English question's vector apart from the corpus's language (retrieval/centring.py), worked
+        out once per version; None without the English word table or the corpus's lexicon."""
+        if not self._offset_known:
+            with self._cache_lock:
+                if not self._offset_known:
+                    lexicon = self.version.lexicon()
+                    table = word_table_of(self.embedder) if lexicon is not None else None
+                    self._offset = language_offset(
+                        table.vectors if table is not None else None, lexicon.word_vectors() if lexicon is not None else None
+                    )
+                    self._offset_known = True
+        return self._offset
 
     def translated(self, query: Query, weights: TermWeights) -> Query | None:
         """A question in another script as the corpus's own terms (retrieval/translate.py), None when not needed."""

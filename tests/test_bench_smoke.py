@@ -157,7 +157,7 @@ def test_ablation_prints_one_row_per_stage_on_the_shipped_slice(tmp_path: Path, 
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "(smoke)" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and not line.startswith("| change")]
-    assert len(rows) == 6, proc.stdout  # one per stage, and one without the cross-lingual terms
+    assert len(rows) == 7, proc.stdout  # one per stage, one without the cross-lingual terms, one without centring
     cell = rf"{NUMBER} / {NUMBER} / {NUMBER}"
     assert all(len(re.findall(cell, row)) == 4 for row in rows), rows  # ar and en questions, halves A and B
 

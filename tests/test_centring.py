@@ -1,0 +1,100 @@
+"""Language centring (retrieval/centring.py): an English question is searched with its vector moved towards the
+corpus's language, an Arabic one as asked, and nothing moves without enough words to place both languages."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.embedder import encode_questions
+from index.words import WordTables, build_table, word_table_of
+from retrieval import centring
+from retrieval.centring import centred, language_offset, mean_vector
+from retrieval.search import Searcher
+
+ENGLISH = "How many followers did the Shami Witness account have?"
+ARABIC = "كم عدد متابعي حساب شامي ويتنس؟"
+WORDS = ["followers", "account", "police", "arrested", "Twitter", "India", "organisation", "young", "war", "news"]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_the_offset_needs_enough_words_on_both_sides() -> None:
+    rng = np.random.default_rng(0)
+    english = unit(rng.normal(size=(centring.MIN_TABLE_WORDS, 8)) + 1.0).astype(np.float16)
+    corpus = unit(rng.normal(size=(centring.MIN_LEXICON_WORDS, 8)) - 1.0).astype(np.float16)
+    offset = language_offset(english, corpus)
+    assert offset is not None and offset.dtype == np.float32
+    assert np.allclose(offset, english.astype(np.float64).mean(0) - corpus.astype(np.float64).mean(0), atol=1e-5)
+    assert language_offset(english[:-1], corpus) is None  # a test's handful of English words places nothing
+    assert language_offset(english, corpus[:-1]) is None
+    assert language_offset(None, corpus) is None and language_offset(english, None) is None
+
+
+def test_the_mean_is_the_same_in_blocks() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(1000, 6)).astype(np.float16)
+    assert np.allclose(mean_vector(vectors, block=64), vectors.astype(np.float64).mean(0))
+
+
+def test_a_centred_vector_is_unit_length_nearer_the_corpus_and_a_new_array() -> None:
+    rng = np.random.default_rng(2)
+    english_mean, corpus_mean = unit(rng.normal(size=16)), unit(rng.normal(size=16))
+    question = unit(english_mean + 0.3 * rng.normal(size=16)).astype(np.float32)
+    question.flags.writeable = False  # the bot shares one vector among everyone who asked the same
+    moved = centred(question, (english_mean - corpus_mean).astype(np.float32), 0.5)
+    assert moved is not question and moved.dtype == np.float32
+    assert abs(float(np.linalg.norm(moved)) - 1.0) < 1e-6
+    assert float(moved @ corpus_mean) > float(question @ corpus_mean)  # towards the corpus's language
+    assert float(moved @ english_mean) < float(question @ english_mean)  # away from the question's own
+    assert np.array_equal(centred(question, np.zeros(16, np.float32), 0.5), question)
+
+
+@pytest.fixture()
+def with_table(embedder, tmp_path: Path, monkeypatch):  # noqa: ANN001, ANN201
+    """The session's model with a small English word table of its own, counted as enough to place English."""
+    path = tmp_path / "words.npz"
+    build_table(embedder, path, WORDS)
+    monkeypatch.setattr(embedder, "word_tables", WordTables(path, embedder))
+    monkeypatch.setattr(centring, "MIN_TABLE_WORDS", len(WORDS))
+    return embedder
+
+
+def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with_table, searcher) -> None:  # noqa: ANN001
+    mine = Searcher(searcher.version, with_table, searcher.config, searcher.params)
+    lexicon = searcher.version.lexicon()
+    table = word_table_of(with_table)
+    assert lexicon is not None and table is not None
+    offset = mine.language_offset()
+    assert offset is not None
+    assert np.allclose(offset, mean_vector(table.vectors) - mean_vector(lexicon.word_vectors()), atol=1e-5)
+
+    english, arabic = encode_questions(with_table, [ENGLISH, ARABIC])
+    ranking = mine.rank(ENGLISH, qvec=english)
+    assert ranking.qvec is not None
+    assert np.allclose(ranking.qvec, centred(english, offset), atol=1e-6)
+    assert not np.allclose(ranking.qvec, english, atol=1e-3)  # it really moved
+    # every stage after the dense search reads the centred vector: the scored chunks' best sentences too
+    scored = [c for c in ranking.candidates if c.unit_score is not None]
+    assert scored
+    best = scored[0]
+    assert best.unit_score == pytest.approx(float(np.max(mine.unit_vectors([best.row])[0] @ ranking.qvec)), abs=1e-5)
+
+    assert np.array_equal(mine.rank(ARABIC, qvec=arabic).qvec, arabic)  # the corpus's own language: as asked
+    off = Searcher(searcher.version, with_table, replace(searcher.config, centre=0.0), searcher.params)
+    assert np.array_equal(off.rank(ENGLISH, qvec=english).qvec, english)
+    untranslated = Searcher(searcher.version, with_table, replace(searcher.config, translate=False), searcher.params)
+    assert np.array_equal(untranslated.rank(ENGLISH, qvec=english).qvec, english)  # fitted without a lexicon: neither
+
+
+def test_without_the_word_table_nothing_moves(embedder, searcher, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(embedder, "word_tables", WordTables(None, embedder))
+    mine = Searcher(searcher.version, embedder, searcher.config, searcher.params)
+    assert mine.language_offset() is None
+    (english,) = encode_questions(embedder, [ENGLISH])
+    assert np.array_equal(mine.rank(ENGLISH, qvec=english).qvec, english)
