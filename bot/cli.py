@@ -293,8 +293,10 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
 
 
 def cmd_model_words(settings, force: bool = False, count: int | None = None) -> int:  # noqa: ANN001
-    """Encode the most frequent English words once, so English questions look their words up (index/words.py)."""
-    from index.words import ACRONYMS, CAPITALISED, COMMON_WORDS, WordTableError, build_table, common_words, identity, load_table
+    """Encode the most frequent English words once, so English questions look their words up (index/words.py), and
+    the most frequent Arabic ones for their mean (retrieval/centring.py)."""
+    from index.words import (ACRONYMS, ARABIC_WORDS, CAPITALISED, COMMON_WORDS, WordTableError, build_table, common_words,
+                             identity, load_table)
 
     embedder = settings.embedder()
     path = embedder.word_tables.path
@@ -307,7 +309,7 @@ def cmd_model_words(settings, force: bool = False, count: int | None = None) -> 
             print(f"{exc}: making it again")
     count = COMMON_WORDS if count is None else count
     words = common_words(count, min(CAPITALISED, count), min(ACRONYMS, count))
-    print(f"encoding {len(words)} common English words once for {embedder.name} (about a minute) ...")
+    print(f"encoding {len(words)} common English words and the {ARABIC_WORDS} most frequent Arabic ones once for {embedder.name} (about a minute) ...")
     n, seconds = build_table(embedder, path, words)
     print(f"wrote {n} English word vectors to {path} in {seconds:.0f}s: an English question's words are looked up, not encoded")
     return 0

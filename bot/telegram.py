@@ -241,15 +241,11 @@ class NewsBot:
 
     async def post_init(self, app: Application) -> None:
         """Load the index and publish the command menu (Arabic by default, English for English clients)."""
-        try:  # the version's files, and numba's compile for a large one, now rather than in the first question
-            await self.run_sync(self.live.get)
+        await self.run_sync(word_table_of, self.embedder)  # the English word table, read now (~0.1 s), not by a question
+        try:  # the version's files, numba's compile for a large one, and the language offset (retrieval/centring.py)
+            await self.run_sync(lambda: self.live.get().language_offset())  # now rather than in the first question
         except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
             log.warning("the index could not be loaded at start-up (%s); each question will try again", exc)
-        await self.run_sync(word_table_of, self.embedder)  # the English word table, read now (~0.1 s), not by a question
-        try:  # and where English questions are moved to (retrieval/centring.py): the lexicon's mean, worked out once
-            await self.run_sync(lambda: self.live.get().language_offset())
-        except (NewsqaError, OSError, RuntimeError, ValueError) as exc:
-            log.warning("English questions will be searched as encoded until the lexicon can be read (%s)", exc)
         for lang, code in (("ar", None), (EN, EN)):
             commands = [
                 BotCommand("help", "كيف تسأل وما الذي أعرفه" if lang == "ar" else "How to ask and what I know"),

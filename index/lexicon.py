@@ -35,10 +35,6 @@ class LexiconReader(Protocol):
         """For each query vector, up to k (term, cosine) whose word reaches min_similarity, best first."""
         ...
 
-    def word_vectors(self) -> np.ndarray:
-        """Every word's vector (float16, by row): their mean places the corpus's language (retrieval/centring.py)."""
-        ...
-
 
 @dataclass(frozen=True)
 class Lexicon:
@@ -50,10 +46,6 @@ class Lexicon:
 
     def __len__(self) -> int:
         return len(self.terms)
-
-    def word_vectors(self) -> np.ndarray:
-        """Every word's vector (float16, by row)."""
-        return self.vectors
 
     @cached_property
     def _index(self):  # noqa: ANN202 - a faiss index

@@ -465,10 +465,6 @@ class QdrantLexicon:
             out[i] = found[:k]
         return out
 
-    def word_vectors(self) -> np.ndarray:
-        """Every word's vector (float16, by row), read from the collection (once per searcher: it keeps their mean)."""
-        return self.read().vectors
-
     def read(self) -> Lexicon:
         """The whole lexicon (terms, words, float16 vectors by row), for an update to reuse the words it already has."""
         terms: list[str] = [""] * self.count

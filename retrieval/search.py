@@ -57,9 +57,7 @@ class SearchConfig:
     ef_search: int = 0
     exact_rerank: bool = True  # re-score approximate candidates exactly from vectors.npy
     translate: bool = True  # match a question in another script by the corpus terms its words mean (retrieval/translate.py)
-    # Share of the language offset taken off such a question's vector (retrieval/centring.py; 0 = off). It goes with
-    # the translation: both need the corpus's lexicon, and the weights fitted without one were fitted without either.
-    centre: float = CENTRE_WEIGHT
+    centre: float = CENTRE_WEIGHT  # share of the language offset taken off such a question's vector (retrieval/centring.py; 0 = off)
 
 
 @dataclass(slots=True)
@@ -133,7 +131,7 @@ class Searcher:
             t = time.perf_counter()
             if qvec is None:
                 qvec = encode_questions(self.embedder, [query.text])[0]
-            if not query.arabic and cfg.centre and cfg.translate:
+            if not query.arabic and cfg.centre:
                 offset = self.language_offset()
                 if offset is not None:
                     qvec = centred(qvec, offset, cfg.centre)
@@ -170,16 +168,13 @@ class Searcher:
         return ranking
 
     def language_offset(self) -> np.ndarray | None:
-        """What sets an English question's vector apart from the corpus's language (retrieval/centring.py), worked
-        out once per version; None without the English word table or the corpus's lexicon."""
+        """What sets an English question's vector apart from Arabic (retrieval/centring.py), worked out once from the
+        model's word table; None without one."""
         if not self._offset_known:
             with self._cache_lock:
                 if not self._offset_known:
-                    lexicon = self.version.lexicon()
-                    table = word_table_of(self.embedder) if lexicon is not None else None
-                    self._offset = language_offset(
-                        table.vectors if table is not None else None, lexicon.word_vectors() if lexicon is not None else None
-                    )
+                    table = word_table_of(self.embedder)
+                    self._offset = None if table is None else language_offset(table.vectors, table.arabic_mean, table.arabic_count)
                     self._offset_known = True
         return self._offset
 

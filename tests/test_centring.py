@@ -1,5 +1,5 @@
-"""Language centring (retrieval/centring.py): an English question is searched with its vector moved towards the
-corpus's language, an Arabic one as asked, and nothing moves without enough words to place both languages."""
+"""Language centring (retrieval/centring.py): an English question is searched with its vector moved towards
+Arabic, an Arabic one as asked, and nothing moves without enough words to place both languages."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from retrieval.search import Searcher
 ENGLISH = "How many followers did the Shami Witness account have?"
 ARABIC = "كم عدد متابعي حساب شامي ويتنس؟"
 WORDS = ["followers", "account", "police", "arrested", "Twitter", "India", "organisation", "young", "war", "news"]
+ARABIC_WORDS = ["في", "من", "على", "الحرب", "الشرطة", "حساب", "تنظيم", "الدولة"]
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -26,14 +27,14 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 def test_the_offset_needs_enough_words_on_both_sides() -> None:
     rng = np.random.default_rng(0)
-    english = unit(rng.normal(size=(centring.MIN_TABLE_WORDS, 8)) + 1.0).astype(np.float16)
-    corpus = unit(rng.normal(size=(centring.MIN_LEXICON_WORDS, 8)) - 1.0).astype(np.float16)
-    offset = language_offset(english, corpus)
+    english = unit(rng.normal(size=(centring.MIN_ENGLISH_WORDS, 8)) + 1.0).astype(np.float16)
+    arabic_mean = (unit(rng.normal(size=8) - 1.0)).astype(np.float32)
+    offset = language_offset(english, arabic_mean, centring.MIN_ARABIC_WORDS)
     assert offset is not None and offset.dtype == np.float32
-    assert np.allclose(offset, english.astype(np.float64).mean(0) - corpus.astype(np.float64).mean(0), atol=1e-5)
-    assert language_offset(english[:-1], corpus) is None  # a test's handful of English words places nothing
-    assert language_offset(english, corpus[:-1]) is None
-    assert language_offset(None, corpus) is None and language_offset(english, None) is None
+    assert np.allclose(offset, english.astype(np.float64).mean(0) - arabic_mean, atol=1e-5)
+    assert language_offset(english[:-1], arabic_mean, centring.MIN_ARABIC_WORDS) is None  # a test's few words place nothing
+    assert language_offset(english, arabic_mean, centring.MIN_ARABIC_WORDS - 1) is None
+    assert language_offset(None, arabic_mean, 5000) is None and language_offset(english, None, 5000) is None
 
 
 def test_the_mean_is_the_same_in_blocks() -> None:
@@ -57,22 +58,29 @@ def test_a_centred_vector_is_unit_length_nearer_the_corpus_and_a_new_array() -> 
 
 @pytest.fixture()
 def with_table(embedder, tmp_path: Path, monkeypatch):  # noqa: ANN001, ANN201
-    """The session's model with a small English word table of its own, counted as enough to place English."""
+    """The session's model with a small word table of its own, counted as enough to place both languages."""
     path = tmp_path / "words.npz"
-    build_table(embedder, path, WORDS)
+    build_table(embedder, path, WORDS, ARABIC_WORDS)
     monkeypatch.setattr(embedder, "word_tables", WordTables(path, embedder))
-    monkeypatch.setattr(centring, "MIN_TABLE_WORDS", len(WORDS))
+    monkeypatch.setattr(centring, "MIN_ENGLISH_WORDS", len(WORDS))
+    monkeypatch.setattr(centring, "MIN_ARABIC_WORDS", len(ARABIC_WORDS))
     return embedder
+
+
+def test_the_table_keeps_the_arabic_words_mean(with_table) -> None:  # noqa: ANN001
+    table = word_table_of(with_table)
+    assert table is not None and table.arabic_count == len(ARABIC_WORDS)
+    live = with_table.encode_queries(ARABIC_WORDS).mean(axis=0)
+    assert np.allclose(table.arabic_mean, live, atol=1e-5)
 
 
 def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with_table, searcher) -> None:  # noqa: ANN001
     mine = Searcher(searcher.version, with_table, searcher.config, searcher.params)
-    lexicon = searcher.version.lexicon()
     table = word_table_of(with_table)
-    assert lexicon is not None and table is not None
+    assert table is not None
     offset = mine.language_offset()
     assert offset is not None
-    assert np.allclose(offset, mean_vector(table.vectors) - mean_vector(lexicon.word_vectors()), atol=1e-5)
+    assert np.allclose(offset, mean_vector(table.vectors) - table.arabic_mean, atol=1e-5)
 
     english, arabic = encode_questions(with_table, [ENGLISH, ARABIC])
     ranking = mine.rank(ENGLISH, qvec=english)
@@ -88,8 +96,6 @@ def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with
     assert np.array_equal(mine.rank(ARABIC, qvec=arabic).qvec, arabic)  # the corpus's own language: as asked
     off = Searcher(searcher.version, with_table, replace(searcher.config, centre=0.0), searcher.params)
     assert np.array_equal(off.rank(ENGLISH, qvec=english).qvec, english)
-    untranslated = Searcher(searcher.version, with_table, replace(searcher.config, translate=False), searcher.params)
-    assert np.array_equal(untranslated.rank(ENGLISH, qvec=english).qvec, english)  # fitted without a lexicon: neither
 
 
 def test_without_the_word_table_nothing_moves(embedder, searcher, monkeypatch) -> None:  # noqa: ANN001

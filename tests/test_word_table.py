@@ -23,6 +23,7 @@ QUESTIONS = [
     "When was the account holder arrested by the police in India?",
 ]
 WORDS = ["followers", "account", "police", "arrested", "Twitter", "India", "organisation", "young"]
+ARABIC = ["في", "من", "الشرطة"]  # the Arabic words whose mean the table keeps (retrieval/centring.py)
 
 
 class Counting:
@@ -42,7 +43,7 @@ class Counting:
 def with_table(embedder, tmp_path: Path, monkeypatch):  # noqa: ANN001, ANN201
     """The session's model with a small word table of its own, in a temporary folder."""
     path = tmp_path / "words.npz"
-    build_table(embedder, path, WORDS)
+    build_table(embedder, path, WORDS, ARABIC)
     monkeypatch.setattr(embedder, "word_tables", WordTables(path, embedder))
     return embedder
 
@@ -84,7 +85,7 @@ def test_the_shared_batch_encodes_only_the_words_the_table_lacks(with_table) -> 
 
 def test_a_table_made_for_another_model_or_damaged_is_not_used(embedder, tmp_path: Path, monkeypatch, caplog) -> None:  # noqa: ANN001
     path = tmp_path / "words.npz"
-    build_table(embedder, path, WORDS[:3])
+    build_table(embedder, path, WORDS[:3], ARABIC)
     with np.load(path) as data:
         words, vectors, meta = data["words"], data["vectors"], json.loads(str(data["meta"]))
     np.savez(path, words=words, vectors=vectors, meta=np.array(json.dumps({**meta, "fingerprint": "another model"})))
@@ -94,6 +95,14 @@ def test_a_table_made_for_another_model_or_damaged_is_not_used(embedder, tmp_pat
         encode_words(counting, WORDS[:3])
     assert counting.encoded == WORDS[:3]  # every word encoded: the stale table is ignored
     assert "words.npz: made for another fingerprint" in caplog.text
+
+    # a table from before the Arabic words' mean (version 1) is one to remake, not to read
+    np.savez(path, words=words, vectors=vectors, meta=np.array(json.dumps({**meta, "version": 1})))
+    monkeypatch.setattr(embedder, "word_tables", WordTables(path, embedder))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="index.words"):
+        encode_words(Counting(embedder), WORDS[:3])
+    assert "words.npz: made for another version" in caplog.text
 
     path.write_bytes(b"not a table")
     monkeypatch.setattr(embedder, "word_tables", WordTables(path, embedder))
