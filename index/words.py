@@ -36,6 +36,7 @@ ACRONYMS = 5_000  # of these, the most frequent of 2-4 letters also in capitals 
 # where an English question sits apart from Arabic text (retrieval/centring.py). XQuAD-ar English half A, dense
 # MRR@10 with centring: the means of 1,000 / 5,000 / 20,000 words .859 / .861 / .861.
 ARABIC_WORDS = 5_000
+FALLBACK_WORDS = 1_000  # without a table: the most frequent English and Arabic words encoded once, for their means
 BATCH = 128  # words per model call when building (all short: batching costs no padding)
 _WORD_RE = re.compile(r"[^\W\d_]+")  # what retrieval/translate.py takes for a word
 
@@ -102,6 +103,16 @@ class WordTable:
         return out, missing
 
 
+@dataclass(frozen=True, slots=True)
+class LanguageMeans:
+    """The mean query vectors of common English and of common Arabic words, and how many words each rests on."""
+
+    english: np.ndarray  # float32
+    english_count: int
+    arabic: np.ndarray  # float32
+    arabic_count: int
+
+
 def build_table(
     embedder: Any, path: Path, words: Sequence[str] | None = None, arabic: Sequence[str] | None = None
 ) -> tuple[int, float]:
@@ -153,6 +164,7 @@ class WordTables:
         self._lock = threading.Lock()
         self._loaded = False
         self._table: WordTable | None = None
+        self._means: LanguageMeans | None = None
 
     def get(self) -> WordTable | None:
         """The table, or None when there is none to trust."""
@@ -163,6 +175,24 @@ class WordTables:
                 self._table = self._load()
                 self._loaded = True
         return self._table
+
+    def means(self) -> LanguageMeans:
+        """The two languages' mean word vectors: the table's, else those of FALLBACK_WORDS words of each, encoded now
+        (once per process, ~3 s) so that English questions are centred alike with or without a table."""
+        if self._means is None:
+            table = self.get()
+            with self._lock:
+                if self._means is None:
+                    self._means = _table_means(table) if table is not None else self._encoded_means()
+        return self._means
+
+    def _encoded_means(self) -> LanguageMeans:
+        english = common_words(FALLBACK_WORDS, 0, 0)
+        arabic = common_arabic_words(FALLBACK_WORDS)
+        log.info("no word table: encoding %d common English and %d Arabic words once for their means",
+                 len(english), len(arabic))
+        vectors = [self.owner.encode_queries(w, batch_size=BATCH).mean(axis=0, dtype=np.float64) for w in (english, arabic)]
+        return LanguageMeans(vectors[0].astype(np.float32), len(english), vectors[1].astype(np.float32), len(arabic))
 
     def _load(self) -> WordTable | None:
         if self.path is None or not self.path.is_file():
@@ -177,17 +207,35 @@ class WordTables:
         return table
 
 
-def word_table_of(embedder: Any) -> WordTable | None:
-    """The word table of an embedder or of the one it wraps (batching, serialising), None when it has none."""
+def _table_means(table: WordTable) -> LanguageMeans:
+    english = table.vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return LanguageMeans(english, len(table), table.arabic_mean, table.arabic_count)
+
+
+def _word_tables_of(embedder: Any) -> WordTables | None:
+    """The WordTables of an embedder or of the one it wraps (batching, serialising), None when it has none."""
     for _ in range(8):  # wrappers keep the model they wrap as `inner`
         attrs = getattr(embedder, "__dict__", {})
         tables = attrs.get("word_tables")
         if isinstance(tables, WordTables):
-            return tables.get()
+            return tables
         embedder = attrs.get("inner")
         if embedder is None:
             return None
     return None
+
+
+def language_means_of(embedder: Any) -> LanguageMeans | None:
+    """The English and Arabic mean word vectors of the model behind `embedder`, None for an embedder without word
+    lists of its own (the tests' hashing embedder)."""
+    tables = _word_tables_of(embedder)
+    return tables.means() if tables is not None else None
+
+
+def word_table_of(embedder: Any) -> WordTable | None:
+    """The word table of an embedder or of the one it wraps (batching, serialising), None when it has none."""
+    tables = _word_tables_of(embedder)
+    return tables.get() if tables is not None else None
 
 
 def encode_words(embedder: Any, words: Sequence[str]) -> np.ndarray:

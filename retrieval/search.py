@@ -20,7 +20,7 @@ from index.dense import DenseParams
 from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
 from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model, remember
-from index.words import encode_words, word_table_of
+from index.words import encode_words, language_means_of
 from retrieval.backend import Restriction, backend_for
 from retrieval.candidates import Candidate, merge
 from retrieval.centring import CENTRE_WEIGHT, centred, language_offset
@@ -169,12 +169,11 @@ class Searcher:
 
     def language_offset(self) -> np.ndarray | None:
         """What sets an English question's vector apart from Arabic (retrieval/centring.py), worked out once from the
-        model's word table; None without one."""
+        model's word lists; None for an embedder without them."""
         if not self._offset_known:
             with self._cache_lock:
                 if not self._offset_known:
-                    table = word_table_of(self.embedder)
-                    self._offset = None if table is None else language_offset(table.vectors, table.arabic_mean, table.arabic_count)
+                    self._offset = language_offset(language_means_of(self.embedder))
                     self._offset_known = True
         return self._offset
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from index.embedder import encode_questions
-from index.words import WordTables, build_table, word_table_of
+from index.words import FALLBACK_WORDS, LanguageMeans, WordTables, build_table, language_means_of, word_table_of
 from retrieval import centring
-from retrieval.centring import centred, language_offset, mean_vector
+from retrieval.centring import centred, language_offset
 from retrieval.search import Searcher
 
 ENGLISH = "How many followers did the Shami Witness account have?"
@@ -27,20 +27,13 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 def test_the_offset_needs_enough_words_on_both_sides() -> None:
     rng = np.random.default_rng(0)
-    english = unit(rng.normal(size=(centring.MIN_ENGLISH_WORDS, 8)) + 1.0).astype(np.float16)
-    arabic_mean = (unit(rng.normal(size=8) - 1.0)).astype(np.float32)
-    offset = language_offset(english, arabic_mean, centring.MIN_ARABIC_WORDS)
-    assert offset is not None and offset.dtype == np.float32
-    assert np.allclose(offset, english.astype(np.float64).mean(0) - arabic_mean, atol=1e-5)
-    assert language_offset(english[:-1], arabic_mean, centring.MIN_ARABIC_WORDS) is None  # a test's few words place nothing
-    assert language_offset(english, arabic_mean, centring.MIN_ARABIC_WORDS - 1) is None
-    assert language_offset(None, arabic_mean, 5000) is None and language_offset(english, None, 5000) is None
-
-
-def test_the_mean_is_the_same_in_blocks() -> None:
-    rng = np.random.default_rng(1)
-    vectors = rng.normal(size=(1000, 6)).astype(np.float16)
-    assert np.allclose(mean_vector(vectors, block=64), vectors.astype(np.float64).mean(0))
+    english, arabic = unit(rng.normal(size=8) + 1.0).astype(np.float32), unit(rng.normal(size=8) - 1.0).astype(np.float32)
+    enough = LanguageMeans(english, centring.MIN_ENGLISH_WORDS, arabic, centring.MIN_ARABIC_WORDS)
+    offset = language_offset(enough)
+    assert offset is not None and offset.dtype == np.float32 and np.allclose(offset, english - arabic, atol=1e-6)
+    assert language_offset(replace(enough, english_count=centring.MIN_ENGLISH_WORDS - 1)) is None  # a test's few words
+    assert language_offset(replace(enough, arabic_count=centring.MIN_ARABIC_WORDS - 1)) is None
+    assert language_offset(None) is None
 
 
 def test_a_centred_vector_is_unit_length_nearer_the_corpus_and_a_new_array() -> None:
@@ -80,7 +73,7 @@ def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with
     assert table is not None
     offset = mine.language_offset()
     assert offset is not None
-    assert np.allclose(offset, mean_vector(table.vectors) - table.arabic_mean, atol=1e-5)
+    assert np.allclose(offset, table.vectors.astype(np.float64).mean(axis=0) - table.arabic_mean, atol=1e-5)
 
     english, arabic = encode_questions(with_table, [ENGLISH, ARABIC])
     ranking = mine.rank(ENGLISH, qvec=english)
@@ -98,9 +91,37 @@ def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with
     assert np.array_equal(off.rank(ENGLISH, qvec=english).qvec, english)
 
 
-def test_without_the_word_table_nothing_moves(embedder, searcher, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(embedder, "word_tables", WordTables(None, embedder))
+class Plain:
+    """An embedder without word lists of its own (as the tests' hashing embedder): it wraps nothing."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.name, self.dim, self._inner = inner.name, inner.dim, inner
+
+    def encode_queries(self, texts, batch_size: int = 32) -> np.ndarray:  # noqa: ANN001
+        return self._inner.encode_queries(texts, batch_size)
+
+    def encode_passages(self, texts, batch_size: int = 32) -> np.ndarray:  # noqa: ANN001
+        return self._inner.encode_passages(texts, batch_size)
+
+
+def test_without_a_table_the_commonest_words_are_encoded_once(embedder, searcher, monkeypatch) -> None:  # noqa: ANN001
+    tables = WordTables(None, embedder)
+    monkeypatch.setattr(embedder, "word_tables", tables)
+    encoded: list[int] = []
+    real = embedder.encode_queries
+    monkeypatch.setattr(embedder, "encode_queries", lambda texts, batch_size=32: encoded.append(len(texts)) or real(texts, batch_size))
+    means = language_means_of(embedder)
+    assert means is not None and FALLBACK_WORDS * 0.9 <= means.english_count <= FALLBACK_WORDS
+    assert FALLBACK_WORDS * 0.9 <= means.arabic_count <= FALLBACK_WORDS and sum(encoded) == means.english_count + means.arabic_count
+    assert language_means_of(embedder) is means and len(encoded) == 2  # once per process, not per question
     mine = Searcher(searcher.version, embedder, searcher.config, searcher.params)
-    assert mine.language_offset() is None
     (english,) = encode_questions(embedder, [ENGLISH])
+    assert not np.allclose(mine.rank(ENGLISH, qvec=english).qvec, english, atol=1e-3)
+
+
+def test_an_embedder_without_word_lists_is_not_centred(embedder, searcher) -> None:  # noqa: ANN001
+    plain = Plain(embedder)
+    mine = Searcher(searcher.version, plain, searcher.config, searcher.params)  # type: ignore[arg-type]
+    assert language_means_of(plain) is None and mine.language_offset() is None
+    (english,) = plain.encode_queries([ENGLISH])
     assert np.array_equal(mine.rank(ENGLISH, qvec=english).qvec, english)
