@@ -155,6 +155,10 @@ def load_table(path: Path, expected: dict[str, Any]) -> WordTable:
     return WordTable({w: i for i, w in enumerate(words)}, vectors, arabic_mean, arabic_count)
 
 
+_ENCODED_MEANS: dict[str, LanguageMeans] = {}  # by model identity: what a process without a table encoded once
+_ENCODED_LOCK = threading.Lock()
+
+
 class WordTables:
     """The table of one embedder, loaded on first use; a missing or stale one means live encoding (said once)."""
 
@@ -187,12 +191,20 @@ class WordTables:
         return self._means
 
     def _encoded_means(self) -> LanguageMeans:
-        english = common_words(FALLBACK_WORDS, 0, 0)
-        arabic = common_arabic_words(FALLBACK_WORDS)
-        log.info("no word table: encoding %d common English and %d Arabic words once for their means",
-                 len(english), len(arabic))
-        vectors = [self.owner.encode_queries(w, batch_size=BATCH).mean(axis=0, dtype=np.float64) for w in (english, arabic)]
-        return LanguageMeans(vectors[0].astype(np.float32), len(english), vectors[1].astype(np.float32), len(arabic))
+        key = json.dumps(identity(self.owner), sort_keys=True)  # every embedder of the same model shares them
+        with _ENCODED_LOCK:
+            known = _ENCODED_MEANS.get(key)
+            if known is not None:
+                return known
+            english = common_words(FALLBACK_WORDS, 0, 0)
+            arabic = common_arabic_words(FALLBACK_WORDS)
+            log.info("no word table: encoding %d common English and %d Arabic words once for their means",
+                     len(english), len(arabic))
+            vectors = [self.owner.encode_queries(w, batch_size=BATCH).mean(axis=0, dtype=np.float64) for w in (english, arabic)]
+            means = _ENCODED_MEANS[key] = LanguageMeans(
+                vectors[0].astype(np.float32), len(english), vectors[1].astype(np.float32), len(arabic)
+            )
+            return means
 
     def _load(self) -> WordTable | None:
         if self.path is None or not self.path.is_file():

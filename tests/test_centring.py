@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from index.embedder import encode_questions
+from index import words
 from index.words import FALLBACK_WORDS, LanguageMeans, WordTables, build_table, language_means_of, word_table_of
 from retrieval import centring
 from retrieval.centring import centred, language_offset
@@ -105,6 +106,7 @@ class Plain:
 
 
 def test_without_a_table_the_commonest_words_are_encoded_once(embedder, searcher, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(words, "_ENCODED_MEANS", {})  # as in a new process
     tables = WordTables(None, embedder)
     monkeypatch.setattr(embedder, "word_tables", tables)
     encoded: list[int] = []
@@ -114,6 +116,8 @@ def test_without_a_table_the_commonest_words_are_encoded_once(embedder, searcher
     assert means is not None and FALLBACK_WORDS * 0.9 <= means.english_count <= FALLBACK_WORDS
     assert FALLBACK_WORDS * 0.9 <= means.arabic_count <= FALLBACK_WORDS and sum(encoded) == means.english_count + means.arabic_count
     assert language_means_of(embedder) is means and len(encoded) == 2  # once per process, not per question
+    monkeypatch.setattr(embedder, "word_tables", WordTables(None, embedder))  # another embedder of the same model
+    assert language_means_of(embedder) is means and len(encoded) == 2
     mine = Searcher(searcher.version, embedder, searcher.config, searcher.params)
     (english,) = encode_questions(embedder, [ENGLISH])
     assert not np.allclose(mine.rank(ENGLISH, qvec=english).qvec, english, atol=1e-3)
