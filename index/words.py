@@ -124,7 +124,7 @@ def build_table(
     vectors = embedder.encode_queries(words, batch_size=BATCH).astype(np.float16)
     arabic_mean = np.zeros(vectors.shape[1], dtype=np.float32)
     if arabic:
-        arabic_mean = embedder.encode_queries(arabic, batch_size=BATCH).astype(np.float64).mean(axis=0).astype(np.float32)
+        arabic_mean = embedder.encode_queries(arabic, batch_size=BATCH).mean(axis=0, dtype=np.float64).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -141,9 +141,9 @@ def load_table(path: Path, expected: dict[str, Any]) -> WordTable:
             meta = json.loads(str(data["meta"]))
             words = [str(w) for w in data["words"]]
             vectors = np.asarray(data["vectors"], dtype=np.float16)
-            arabic = ("arabic_mean" in data.files and "arabic_count" in data.files) or None  # version 1 had neither
-            arabic_mean = np.asarray(data["arabic_mean"], dtype=np.float32) if arabic else np.zeros(0, np.float32)
-            arabic_count = int(data["arabic_count"]) if arabic else 0
+            has_arabic = "arabic_mean" in data.files and "arabic_count" in data.files  # version 1 had neither
+            arabic_mean = np.asarray(data["arabic_mean"], dtype=np.float32) if has_arabic else np.zeros(0, np.float32)
+            arabic_count = int(data["arabic_count"]) if has_arabic else 0
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise WordTableError(f"{path.name}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     differs = [k for k in ("version", "model", "fingerprint", "tokenizer") if meta.get(k) != expected.get(k)]

@@ -88,8 +88,6 @@ class Searcher:
         self._unit_cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
         self._evidence: dict[int, SpanEvidence] = {}
-        self._offset: np.ndarray | None = None
-        self._offset_known = False
 
     def threshold(self, query: Query) -> float:
         """The answer/no-answer threshold in force for this question (fitted per script unless set)."""
@@ -168,14 +166,9 @@ class Searcher:
         return ranking
 
     def language_offset(self) -> np.ndarray | None:
-        """What sets an English question's vector apart from Arabic (retrieval/centring.py), worked out once from the
-        model's word lists; None for an embedder without them."""
-        if not self._offset_known:
-            with self._cache_lock:
-                if not self._offset_known:
-                    self._offset = language_offset(language_means_of(self.embedder))
-                    self._offset_known = True
-        return self._offset
+        """What sets an English question's vector apart from Arabic (retrieval/centring.py), from the model's word
+        lists (their means are worked out once); None for an embedder without them."""
+        return language_offset(language_means_of(self.embedder))
 
     def translated(self, query: Query, weights: TermWeights) -> Query | None:
         """A question in another script as the corpus's own terms (retrieval/translate.py), None when not needed."""
