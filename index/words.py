@@ -56,6 +56,11 @@ def common_words(n: int = COMMON_WORDS, capitalised: int = CAPITALISED, acronyms
     return list(dict.fromkeys(top + caps + upper))
 
 
+def _mean(vectors: np.ndarray) -> np.ndarray:
+    """The mean row, summed in float64 (40,000 float16 rows), as float32."""
+    return vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
 def common_arabic_words(n: int = ARABIC_WORDS) -> list[str]:
     """The n most frequent Arabic words, as wordfreq lists them (letters only)."""
     from wordfreq import top_n_list
@@ -79,13 +84,22 @@ def identity(embedder: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class LanguageMeans:
+    """The mean query vectors of common English and of common Arabic words, and how many words each rests on."""
+
+    english: np.ndarray  # float32
+    english_count: int
+    arabic: np.ndarray  # float32
+    arabic_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class WordTable:
     """Words and their query vectors (float16), looked up by the word as written."""
 
     rows: dict[str, int]
     vectors: np.ndarray
-    arabic_mean: np.ndarray  # float32: the mean vector of `arabic_count` common Arabic words, encoded the same way
-    arabic_count: int
+    means: LanguageMeans  # of these words, and of the common Arabic words encoded the same way (kept as their mean)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -103,16 +117,6 @@ class WordTable:
         return out, missing
 
 
-@dataclass(frozen=True, slots=True)
-class LanguageMeans:
-    """The mean query vectors of common English and of common Arabic words, and how many words each rests on."""
-
-    english: np.ndarray  # float32
-    english_count: int
-    arabic: np.ndarray  # float32
-    arabic_count: int
-
-
 def build_table(
     embedder: Any, path: Path, words: Sequence[str] | None = None, arabic: Sequence[str] | None = None
 ) -> tuple[int, float]:
@@ -124,7 +128,7 @@ def build_table(
     vectors = embedder.encode_queries(words, batch_size=BATCH).astype(np.float16)
     arabic_mean = np.zeros(vectors.shape[1], dtype=np.float32)
     if arabic:
-        arabic_mean = embedder.encode_queries(arabic, batch_size=BATCH).mean(axis=0, dtype=np.float64).astype(np.float32)
+        arabic_mean = _mean(embedder.encode_queries(arabic, batch_size=BATCH))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -152,7 +156,8 @@ def load_table(path: Path, expected: dict[str, Any]) -> WordTable:
     if vectors.ndim != 2 or len(words) != len(vectors) or arabic_mean.shape != vectors.shape[1:]:
         raise WordTableError(f"{path.name}: incomplete ({len(words)} words, {len(vectors)} vectors, "
                              f"Arabic mean of shape {arabic_mean.shape})")
-    return WordTable({w: i for i, w in enumerate(words)}, vectors, arabic_mean, arabic_count)
+    means = LanguageMeans(_mean(vectors), len(words), arabic_mean, arabic_count)
+    return WordTable({w: i for i, w in enumerate(words)}, vectors, means)
 
 
 _ENCODED_MEANS: dict[str, LanguageMeans] = {}  # by model identity: what a process without a table encoded once
@@ -168,7 +173,6 @@ class WordTables:
         self._lock = threading.Lock()
         self._loaded = False
         self._table: WordTable | None = None
-        self._means: LanguageMeans | None = None
 
     def get(self) -> WordTable | None:
         """The table, or None when there is none to trust."""
@@ -182,29 +186,9 @@ class WordTables:
 
     def means(self) -> LanguageMeans:
         """The two languages' mean word vectors: the table's, else those of FALLBACK_WORDS words of each, encoded now
-        (once per process, ~3 s) so that English questions are centred alike with or without a table."""
-        if self._means is None:
-            table = self.get()
-            with self._lock:
-                if self._means is None:
-                    self._means = _table_means(table) if table is not None else self._encoded_means()
-        return self._means
-
-    def _encoded_means(self) -> LanguageMeans:
-        key = json.dumps(identity(self.owner), sort_keys=True)  # every embedder of the same model shares them
-        with _ENCODED_LOCK:
-            known = _ENCODED_MEANS.get(key)
-            if known is not None:
-                return known
-            english = common_words(FALLBACK_WORDS, 0, 0)
-            arabic = common_arabic_words(FALLBACK_WORDS)
-            log.info("no word table: encoding %d common English and %d Arabic words once for their means",
-                     len(english), len(arabic))
-            vectors = [self.owner.encode_queries(w, batch_size=BATCH).mean(axis=0, dtype=np.float64) for w in (english, arabic)]
-            means = _ENCODED_MEANS[key] = LanguageMeans(
-                vectors[0].astype(np.float32), len(english), vectors[1].astype(np.float32), len(arabic)
-            )
-            return means
+        (once per process and model, ~3 s) so that English questions are centred alike with or without a table."""
+        table = self.get()
+        return table.means if table is not None else _encoded_means(self.owner)
 
     def _load(self) -> WordTable | None:
         if self.path is None or not self.path.is_file():
@@ -219,9 +203,21 @@ class WordTables:
         return table
 
 
-def _table_means(table: WordTable) -> LanguageMeans:
-    english = table.vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
-    return LanguageMeans(english, len(table), table.arabic_mean, table.arabic_count)
+def _encoded_means(owner: Any) -> LanguageMeans:
+    """The means of FALLBACK_WORDS English and Arabic words encoded by `owner`, once per model in this process."""
+    key = json.dumps(identity(owner), sort_keys=True)  # every embedder of the same model shares them
+    with _ENCODED_LOCK:
+        known = _ENCODED_MEANS.get(key)
+        if known is None:
+            english = common_words(FALLBACK_WORDS, 0, 0)
+            arabic = common_arabic_words(FALLBACK_WORDS)
+            log.info("no word table: encoding %d common English and %d Arabic words once for their means",
+                     len(english), len(arabic))
+            known = _ENCODED_MEANS[key] = LanguageMeans(
+                _mean(owner.encode_queries(english, batch_size=BATCH)), len(english),
+                _mean(owner.encode_queries(arabic, batch_size=BATCH)), len(arabic),
+            )
+        return known
 
 
 def _word_tables_of(embedder: Any) -> WordTables | None:

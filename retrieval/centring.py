@@ -6,9 +6,10 @@ dense MRR@10: .847 for the English questions, .927 for the same questions in Ara
 mean vectors of common English and common Arabic words, both encoded as a question's words are (the word table
 beside the model, index/words.py; without one, the 1,000 most frequent words of each, encoded once), estimates
 that component; part of it is taken off the question's vector. An Arabic question is left as it is. Centring
-each language on its mean is how Libovický et al. (2020) made mBERT's vectors language-neutral. Both means come from general word lists, never from the corpus: a corpus's own words
-would also carry its topic and pull every English question towards it (with the bundled one-article corpus, an
-off-topic question about baking bread was then answered).
+each language on its mean is how Libovický et al. (2020) made mBERT's vectors language-neutral. Both means come
+from general word lists, never from the corpus: a corpus's own words would also carry its topic and pull every
+English question towards it (with the bundled one-article corpus, an off-topic question about baking bread was
+then answered).
 """
 
 from __future__ import annotations

@@ -63,9 +63,9 @@ def with_table(embedder, tmp_path: Path, monkeypatch):  # noqa: ANN001, ANN201
 
 def test_the_table_keeps_the_arabic_words_mean(with_table) -> None:  # noqa: ANN001
     table = word_table_of(with_table)
-    assert table is not None and table.arabic_count == len(ARABIC_WORDS)
+    assert table is not None and table.means.arabic_count == len(ARABIC_WORDS)
     live = with_table.encode_queries(ARABIC_WORDS).mean(axis=0)
-    assert np.allclose(table.arabic_mean, live, atol=1e-5)
+    assert np.allclose(table.means.arabic, live, atol=1e-5)
 
 
 def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with_table, searcher) -> None:  # noqa: ANN001
@@ -74,7 +74,7 @@ def test_an_english_question_is_searched_centred_and_an_arabic_one_as_asked(with
     assert table is not None
     offset = mine.language_offset()
     assert offset is not None
-    assert np.allclose(offset, table.vectors.astype(np.float64).mean(axis=0) - table.arabic_mean, atol=1e-5)
+    assert np.allclose(offset, table.vectors.astype(np.float64).mean(axis=0) - table.means.arabic, atol=1e-5)
 
     english, arabic = encode_questions(with_table, [ENGLISH, ARABIC])
     ranking = mine.rank(ENGLISH, qvec=english)
