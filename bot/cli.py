@@ -281,12 +281,20 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
         from index.embedder import onnx_export_missing
         from index.onnx_backend import export_onnx, onnx_dir_for
 
+        from index.onnx_backend import INT8_RECIPE, int8_recipe, requantize
+
+        folder = onnx_dir_for(target)
         if force or onnx_export_missing(str(target)) is not None:
-            print(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {onnx_dir_for(target)} ...")
+            print(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {folder} ...")
             export_onnx(target)
-            print(f"wrote {onnx_dir_for(target)}")
+            print(f"wrote {folder}")
+        elif (recipe := int8_recipe(folder)) != INT8_RECIPE:
+            print(f"the int8 copy in {folder} was made by an earlier recipe ({recipe or 'unrecorded'}): quantising it again "
+                  f"(recipe {INT8_RECIPE}: 7-bit weights, accurate on CPUs without VNNI too) ...")
+            requantize(folder)
+            print(f"wrote {folder / 'onnx'}")
         else:
-            print(f"ONNX copy already at {onnx_dir_for(target)}")
+            print(f"ONNX copy already at {folder}")
     if words != 0 and out is None and settings.embedding_model == DEFAULT_MODEL:
         return cmd_model_words(settings, force, words)
     return 0

@@ -24,7 +24,7 @@ from index.evidence import EVIDENCE_VERSION, analyse_span, pack
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, CorpusLoad, load_corpus
 from index.chunking import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, Chunk, chunk_article, chunk_sentences
 from index.dense import build_faiss, choose_kind, write_faiss
-from index.embedder import Embedder, model_fingerprint_of, tokenizer_fingerprint_of
+from index.embedder import Embedder, int8_recipe_of, model_fingerprint_of, tokenizer_fingerprint_of
 from index.errors import (
     ArticleError,
     EmptyCorpusError,
@@ -372,6 +372,8 @@ def _reusable(prev: _Versioned | None, embedder: Embedder, dim: int, opts: Build
     built_backend, backend = model.get("backend", "torch"), getattr(embedder, "backend", "torch")
     if built_backend != backend:
         return False, f"embedding backend changed ({built_backend} → {backend})"
+    if model.get("int8_recipe") != int8_recipe_of(embedder):
+        return False, f"int8 quantisation recipe changed ({model.get('int8_recipe')} → {int8_recipe_of(embedder)})"
     method = sentence_method(embedder, opts)
     built_method = (prev.manifest.get("sentences") or {}).get("method", "separate")
     if method is not None and prev.manifest.get("sentences") and built_method != method:
@@ -829,6 +831,7 @@ def _write_version(
         "model": {
             "name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch"),
             "fingerprint": model_fingerprint_of(embedder), "tokenizer": tokenizer_fingerprint_of(embedder),
+            "int8_recipe": int8_recipe_of(embedder),
         },
         "analyser": {"version": ANALYSER_VERSION},
         "evidence": {"version": EVIDENCE_VERSION},

@@ -103,6 +103,18 @@ def encode_questions(embedder: Embedder, texts: Sequence[str], batch_size: int =
     return own(texts, batch_size) if own is not None else embedder.encode_queries(texts, batch_size)
 
 
+def _stale_int8(folder: Path, consequence: str) -> bool:
+    """Whether the folder's int8 copy was made by an earlier recipe (one warning line saying what follows)."""
+    from index.onnx_backend import INT8_RECIPE, int8_recipe
+
+    recipe = int8_recipe(folder)
+    if recipe == INT8_RECIPE:
+        return False
+    log.warning("the int8 model in %s was made by an earlier recipe (%s, now %s): %s until `newsqa model provision` "
+                "makes it again", folder, recipe or "unrecorded", INT8_RECIPE, consequence)
+    return True
+
+
 def local_model_dir(name: str, models_dir: Path) -> Path:
     """Where a hub model id is provisioned locally (models/<last part of the id>)."""
     return models_dir / name.rstrip("/").split("/")[-1]
@@ -248,6 +260,15 @@ def tokenizer_fingerprint_of(embedder: object) -> str | None:
     return fingerprint if isinstance(fingerprint, str) else None
 
 
+def int8_recipe_of(embedder: object) -> int | None:
+    """The recipe of the int8 copy that encodes the embedder's passages (None unless its backend is onnx-int8)."""
+    if getattr(embedder, "backend", None) != "onnx-int8":
+        return None
+    from index.onnx_backend import int8_recipe
+
+    return int8_recipe(embedder.onnx.folder)  # type: ignore[attr-defined]
+
+
 def model_fingerprint_of(embedder: object) -> str | None:
     """The embedder's weights fingerprint, or None for embedders that have none (test stand-ins)."""
     fingerprint = getattr(embedder, "fingerprint", None)
@@ -366,6 +387,8 @@ class SentenceTransformerEmbedder:
             from index.onnx_backend import OnnxEncoder, onnx_folder
 
             folder = onnx_folder(Path(resolve_model(self.name, self.models_dir)))
+            if self.backend == "onnx-int8":
+                _stale_int8(folder, "its vectors may be far from the float model's on CPUs without VNNI")
             self._onnx = OnnxEncoder(folder, int8=self.backend == "onnx-int8", threads=self.threads, max_seq_length=self.max_seq_length)
             self._prompts = self._onnx_prompts(self._onnx)
             log.info("loaded ONNX embedding model %s from %s", self.name, self._onnx.file)
@@ -406,10 +429,12 @@ class SentenceTransformerEmbedder:
         if self._onnx_arabic is None:
             self._onnx_arabic = False
             if self.arabic_questions_int8 and self.backend == "onnx":
-                from index.onnx_backend import OnnxEncoder, onnx_folder
+                from index.onnx_backend import INT8_FILE, OnnxEncoder, onnx_folder
 
                 # Not through self.onnx: a one-shot `newsqa ask` in Arabic then loads only this model.
                 folder = onnx_folder(Path(resolve_model(self.name, self.models_dir)))
+                if (folder / INT8_FILE).is_file() and _stale_int8(folder, "Arabic questions use the float model"):
+                    return None
                 try:
                     self._onnx_arabic = OnnxEncoder(folder, int8=True, threads=self.threads, max_seq_length=self.max_seq_length)
                 except ModelNotFoundError:
@@ -436,9 +461,12 @@ class SentenceTransformerEmbedder:
     @property
     def cache_key(self) -> str:
         """What identifies this embedder's vectors in evaluation caches: model, backend, question precision, tokenizer."""
+        from index.onnx_backend import INT8_RECIPE
+
         tokenizer = self.tokenizer_fingerprint
         return (f"{self.name}@{self.backend}" + ("-qfp32" if self.backend == "onnx-int8" else "")
-                + ("-arq8" if self.onnx_arabic_questions is not None else "")
+                + (f"-arq8r{INT8_RECIPE}" if self.onnx_arabic_questions is not None else "")
+                + (f"-int8r{int8_recipe_of(self)}" if self.backend == "onnx-int8" else "")
                 + (f"-tok{tokenizer[7:19]}" if tokenizer else ""))
 
     def _load(self):  # noqa: ANN202

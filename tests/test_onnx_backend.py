@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedder import SentenceTransformerEmbedder, local_model_dir
+from index.embedder import SentenceTransformerEmbedder, encode_questions, local_model_dir
 from index.errors import ModelNotFoundError
-from index.onnx_backend import FP32_FILE, INT8_FILE, export_onnx, onnx_dir_for
+from index.onnx_backend import FP32_FILE, INT8_FILE, INT8_RECIPE, export_onnx, int8_recipe, onnx_dir_for
 
 TEXTS = ["كيف يستخدم تنظيم داعش الإنترنت؟", "رفع البنك المركزي سعر الفائدة ربع نقطة مئوية.", "short English text", "ب" * 300]
 
@@ -71,3 +71,46 @@ def test_missing_export_says_how_to_make_it(tmp_path: Path, models_dir: Path) ->
     e = SentenceTransformerEmbedder("intfloat/multilingual-e5-small", models_dir=tmp_path, backend="onnx-int8")
     with pytest.raises(ModelNotFoundError, match="export-onnx"):
         e.encode_queries(["سؤال"])
+
+
+def test_int8_weights_take_seven_bits_so_cpus_without_vnni_do_not_overflow(tiny_model: Path) -> None:
+    """AVX2 sums pairs of uint8 × int8 products in 16 bits: 8-bit weights can overflow them, 7-bit ones cannot."""
+    import onnx
+    from onnx import numpy_helper
+
+    folder = onnx_dir_for(tiny_model)
+    assert int8_recipe(folder) == INT8_RECIPE
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(folder / INT8_FILE)).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and t.dims and np.prod(t.dims) > 64]
+    assert weights, "no int8 weight matrices in the int8 copy"
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
+
+
+def test_an_int8_copy_from_an_earlier_recipe_is_not_used_until_provision_remakes_it(
+    tiny_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.cli import cmd_model_provision
+    from bot.settings import Settings
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_model, models / "tiny-e5")
+    shutil.copytree(onnx_dir_for(tiny_model), models / "tiny-e5-onnx")
+    folder = models / "tiny-e5-onnx"
+    record = json.loads((folder / "newsqa_onnx.json").read_text())
+    del record["int8_recipe"]  # as every export before recipes were recorded
+    (folder / "newsqa_onnx.json").write_text(json.dumps(record))
+    assert int8_recipe(folder) is None
+    arabic = ["كم قاربا تضرر في فيضانات الميناء؟", "ما قدرة محطة الطاقة الشمسية؟"]
+
+    stale = SentenceTransformerEmbedder("tiny-e5", models_dir=models, backend="onnx")
+    with caplog.at_level("WARNING", logger="index.embedder"):
+        assert stale.onnx_arabic_questions is None
+    assert "earlier recipe" in caplog.text and "newsqa model provision" in caplog.text
+    np.testing.assert_array_equal(encode_questions(stale, arabic), stale.encode_queries(arabic))
+
+    assert cmd_model_provision(Settings(), models / "tiny-e5", force=False, onnx=True, words=0) == 0
+    assert int8_recipe(folder) == INT8_RECIPE
+    fresh = SentenceTransformerEmbedder("tiny-e5", models_dir=models, backend="onnx")
+    assert fresh.onnx_arabic_questions is not None
+    assert not np.array_equal(encode_questions(fresh, arabic), fresh.encode_queries(arabic))  # the int8 model's vectors
+    assert fresh.cache_key != stale.cache_key
