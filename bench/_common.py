@@ -128,6 +128,18 @@ def quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def cpu_kind() -> str:
+    """The CPU's name and widest int8 instructions: ONNX Runtime's int8 speed and vectors depend on them."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    simd = next((f for f in ("avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags), "none of avx2/avx512")
+    return f"{name}, {simd}"
+
+
 def header(title: str, smoke: bool) -> None:
     """The first lines every script prints: what, where, how many cores."""
     print(f"== {title}{' (smoke)' if smoke else ''} ==")
@@ -135,6 +147,7 @@ def header(title: str, smoke: bool) -> None:
     data = xquad_dir()
     shown = f"{data.name} (shipped slice)" if data == XQUAD_SLICE else data.name
     print(f"cores: {os.cpu_count()}  load average: {load}  python: {sys.version.split()[0]}  XQuAD-ar data: {shown}")
+    print(f"cpu: {cpu_kind()}")
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         print("NOTE: the machine is busy with other processes; absolute timings are inflated, same-run ratios less so")
 

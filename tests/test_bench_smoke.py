@@ -156,6 +156,7 @@ def test_ablation_prints_one_row_per_stage_on_the_shipped_slice(tmp_path: Path, 
                           timeout=380, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "(smoke)" in proc.stdout
+    assert re.search(r"^cpu: .+, (avx512_vnni|avx_vnni|avx512f|avx2|none of avx2/avx512)$", proc.stdout, re.M), proc.stdout[:600]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and not line.startswith("| change")]
     assert len(rows) == 7, proc.stdout  # one per stage, one without the cross-lingual terms, one without centring
     cell = rf"{NUMBER} / {NUMBER} / {NUMBER}"
