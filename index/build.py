@@ -831,7 +831,7 @@ def _write_version(
         "model": {
             "name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch"),
             "fingerprint": model_fingerprint_of(embedder), "tokenizer": tokenizer_fingerprint_of(embedder),
-            "int8_recipe": int8_recipe_of(embedder),
+            **({"int8_recipe": recipe} if (recipe := int8_recipe_of(embedder)) is not None else {}),  # int8 passages only
         },
         "analyser": {"version": ANALYSER_VERSION},
         "evidence": {"version": EVIDENCE_VERSION},

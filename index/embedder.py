@@ -264,9 +264,12 @@ def int8_recipe_of(embedder: object) -> int | None:
     """The recipe of the int8 copy that encodes the embedder's passages (None unless its backend is onnx-int8)."""
     if getattr(embedder, "backend", None) != "onnx-int8":
         return None
-    from index.onnx_backend import int8_recipe
+    from index.onnx_backend import int8_recipe, onnx_folder
 
-    return int8_recipe(embedder.onnx.folder)  # type: ignore[attr-defined]
+    name, models_dir = getattr(embedder, "name", ""), getattr(embedder, "models_dir", None)
+    if models_dir is None:
+        return None
+    return int8_recipe(onnx_folder(Path(resolve_model(name, models_dir))))  # read from disk: the model is not loaded
 
 
 def model_fingerprint_of(embedder: object) -> str | None:

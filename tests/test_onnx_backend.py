@@ -114,3 +114,28 @@ def test_an_int8_copy_from_an_earlier_recipe_is_not_used_until_provision_remakes
     assert fresh.onnx_arabic_questions is not None
     assert not np.array_equal(encode_questions(fresh, arabic), fresh.encode_queries(arabic))  # the int8 model's vectors
     assert fresh.cache_key != stale.cache_key
+
+
+def test_an_int8_index_records_its_recipe_and_rebuilds_when_the_copy_changes(tiny_model: Path, tmp_path: Path) -> None:
+    from bench.corpusgen import write_corpus
+    from index.build import BuildOptions, update_index
+    from index.store import open_current
+
+    models, corpus, index_dir = tmp_path / "models", tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(tiny_model, models / "tiny-e5")
+    shutil.copytree(onnx_dir_for(tiny_model), models / "tiny-e5-onnx")
+    write_corpus(corpus, 4)
+
+    def embedder() -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder("tiny-e5", models_dir=models, backend="onnx-int8")
+
+    update_index(corpus, index_dir, embedder(), BuildOptions())
+    assert open_current(index_dir).manifest["model"]["int8_recipe"] == INT8_RECIPE
+    assert not update_index(corpus, index_dir, embedder(), BuildOptions()).switched  # nothing changed: nothing done
+    record_file = models / "tiny-e5-onnx" / "newsqa_onnx.json"
+    record = json.loads(record_file.read_text())
+    record["int8_recipe"] = INT8_RECIPE + 1  # a copy made by another recipe
+    record_file.write_text(json.dumps(record))
+    report = update_index(corpus, index_dir, embedder(), BuildOptions())
+    assert report.full_rebuild_reason == f"int8 quantisation recipe changed ({INT8_RECIPE} → {INT8_RECIPE + 1})"
+    assert report.embedded_chunks == report.total_chunks > 0
