@@ -104,11 +104,11 @@ def encode_questions(embedder: Embedder, texts: Sequence[str], batch_size: int =
 
 
 def _stale_int8(folder: Path, consequence: str) -> bool:
-    """Whether the folder's int8 copy was made by an earlier recipe (one warning line saying what follows)."""
-    from index.onnx_backend import INT8_RECIPE, int8_recipe
+    """Whether the folder has an int8 copy made by an earlier recipe (one warning line saying what follows)."""
+    from index.onnx_backend import INT8_FILE, INT8_RECIPE, int8_recipe
 
     recipe = int8_recipe(folder)
-    if recipe == INT8_RECIPE:
+    if recipe == INT8_RECIPE or not (folder / INT8_FILE).is_file():
         return False
     log.warning("the int8 model in %s was made by an earlier recipe (%s, now %s): %s until `newsqa model provision` "
                 "makes it again", folder, recipe or "unrecorded", INT8_RECIPE, consequence)
@@ -432,11 +432,11 @@ class SentenceTransformerEmbedder:
         if self._onnx_arabic is None:
             self._onnx_arabic = False
             if self.arabic_questions_int8 and self.backend == "onnx":
-                from index.onnx_backend import INT8_FILE, OnnxEncoder, onnx_folder
+                from index.onnx_backend import OnnxEncoder, onnx_folder
 
                 # Not through self.onnx: a one-shot `newsqa ask` in Arabic then loads only this model.
                 folder = onnx_folder(Path(resolve_model(self.name, self.models_dir)))
-                if (folder / INT8_FILE).is_file() and _stale_int8(folder, "Arabic questions use the float model"):
+                if _stale_int8(folder, "Arabic questions use the float model"):
                     return None
                 try:
                     self._onnx_arabic = OnnxEncoder(folder, int8=True, threads=self.threads, max_seq_length=self.max_seq_length)
