@@ -279,17 +279,15 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
         print(f"wrote {DEFAULT_MODEL} to {target}")
     if onnx:
         from index.embedder import onnx_export_missing
-        from index.onnx_backend import export_onnx, onnx_dir_for
-
-        from index.onnx_backend import INT8_RECIPE, int8_recipe, requantize
+        from index.onnx_backend import INT8_RECIPE, export_onnx, int8_outdated, int8_recipe, onnx_dir_for, requantize
 
         folder = onnx_dir_for(target)
         if force or onnx_export_missing(str(target)) is not None:
             print(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {folder} ...")
             export_onnx(target)
             print(f"wrote {folder}")
-        elif (recipe := int8_recipe(folder)) != INT8_RECIPE:
-            print(f"the int8 copy in {folder} was made by an earlier recipe ({recipe or 'unrecorded'}): quantising it again "
+        elif int8_outdated(folder):
+            print(f"the int8 copy in {folder} was made by an earlier recipe ({int8_recipe(folder) or 'unrecorded'}): quantising it again "
                   f"(recipe {INT8_RECIPE}: 7-bit weights, accurate on CPUs without VNNI too) ...")
             requantize(folder)
             print(f"wrote {folder / 'onnx'}")

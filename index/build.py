@@ -372,8 +372,8 @@ def _reusable(prev: _Versioned | None, embedder: Embedder, dim: int, opts: Build
     built_backend, backend = model.get("backend", "torch"), getattr(embedder, "backend", "torch")
     if built_backend != backend:
         return False, f"embedding backend changed ({built_backend} → {backend})"
-    if model.get("int8_recipe") != int8_recipe_of(embedder):
-        return False, f"int8 quantisation recipe changed ({model.get('int8_recipe')} → {int8_recipe_of(embedder)})"
+    if (built_recipe := model.get("int8_recipe")) != (recipe := int8_recipe_of(embedder)):
+        return False, f"int8 quantisation recipe changed ({built_recipe} → {recipe})"
     method = sentence_method(embedder, opts)
     built_method = (prev.manifest.get("sentences") or {}).get("method", "separate")
     if method is not None and prev.manifest.get("sentences") and built_method != method:

@@ -105,13 +105,12 @@ def encode_questions(embedder: Embedder, texts: Sequence[str], batch_size: int =
 
 def _stale_int8(folder: Path, consequence: str) -> bool:
     """Whether the folder has an int8 copy made by an earlier recipe (one warning line saying what follows)."""
-    from index.onnx_backend import INT8_FILE, INT8_RECIPE, int8_recipe
+    from index.onnx_backend import INT8_RECIPE, int8_outdated, int8_recipe
 
-    recipe = int8_recipe(folder)
-    if recipe == INT8_RECIPE or not (folder / INT8_FILE).is_file():
+    if not int8_outdated(folder):
         return False
     log.warning("the int8 model in %s was made by an earlier recipe (%s, now %s): %s until `newsqa model provision` "
-                "makes it again", folder, recipe or "unrecorded", INT8_RECIPE, consequence)
+                "makes it again", folder, int8_recipe(folder) or "unrecorded", INT8_RECIPE, consequence)
     return True
 
 
@@ -264,12 +263,10 @@ def int8_recipe_of(embedder: object) -> int | None:
     """The recipe of the int8 copy that encodes the embedder's passages (None unless its backend is onnx-int8)."""
     if getattr(embedder, "backend", None) != "onnx-int8":
         return None
-    from index.onnx_backend import int8_recipe, onnx_folder
+    from index.onnx_backend import int8_recipe
 
-    name, models_dir = getattr(embedder, "name", ""), getattr(embedder, "models_dir", None)
-    if models_dir is None:
-        return None
-    return int8_recipe(onnx_folder(Path(resolve_model(name, models_dir))))  # read from disk: the model is not loaded
+    folder = getattr(embedder, "onnx_dir", None)
+    return int8_recipe(folder) if isinstance(folder, Path) else None  # read from disk: the model is not loaded
 
 
 def model_fingerprint_of(embedder: object) -> str | None:
@@ -384,12 +381,19 @@ class SentenceTransformerEmbedder:
         return self._model
 
     @property
+    def onnx_dir(self) -> Path:
+        """The exported ONNX folder of this model (float and int8 copies), whether or not it is there yet."""
+        from index.onnx_backend import onnx_folder
+
+        return onnx_folder(Path(resolve_model(self.name, self.models_dir)))
+
+    @property
     def onnx(self):  # noqa: ANN201 - OnnxEncoder
         """The ONNX Runtime encoder (backends onnx and onnx-int8); loaded on first use."""
         if self._onnx is None:
-            from index.onnx_backend import OnnxEncoder, onnx_folder
+            from index.onnx_backend import OnnxEncoder
 
-            folder = onnx_folder(Path(resolve_model(self.name, self.models_dir)))
+            folder = self.onnx_dir
             if self.backend == "onnx-int8":
                 _stale_int8(folder, "its vectors may be far from the float model's on CPUs without VNNI")
             self._onnx = OnnxEncoder(folder, int8=self.backend == "onnx-int8", threads=self.threads, max_seq_length=self.max_seq_length)
@@ -432,10 +436,10 @@ class SentenceTransformerEmbedder:
         if self._onnx_arabic is None:
             self._onnx_arabic = False
             if self.arabic_questions_int8 and self.backend == "onnx":
-                from index.onnx_backend import OnnxEncoder, onnx_folder
+                from index.onnx_backend import OnnxEncoder
 
                 # Not through self.onnx: a one-shot `newsqa ask` in Arabic then loads only this model.
-                folder = onnx_folder(Path(resolve_model(self.name, self.models_dir)))
+                folder = self.onnx_dir
                 if _stale_int8(folder, "Arabic questions use the float model"):
                     return None
                 try:

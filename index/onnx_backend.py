@@ -120,6 +120,11 @@ def int8_recipe(folder: Path) -> int | None:
     return recipe if isinstance(recipe, int) else None
 
 
+def int8_outdated(folder: Path) -> bool:
+    """Whether the folder holds an int8 copy made by another recipe than today's (or by one never recorded)."""
+    return (folder / INT8_FILE).is_file() and int8_recipe(folder) != INT8_RECIPE
+
+
 def requantize(folder: Path) -> Path:
     """Make the int8 copy again from the folder's float model with today's recipe (seconds; no export)."""
     quantize_int8(folder / FP32_FILE, folder / INT8_FILE)

@@ -44,6 +44,12 @@ def tiny_model(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return root
 
 
+def copy_models(tiny_model: Path, models: Path) -> None:
+    """A writable copy of the tiny model and its ONNX export, for tests that change the export's record."""
+    shutil.copytree(tiny_model, models / "tiny-e5")
+    shutil.copytree(onnx_dir_for(tiny_model), models / "tiny-e5-onnx")
+
+
 def test_export_writes_fp32_and_int8_beside_the_model(tiny_model: Path) -> None:
     folder = onnx_dir_for(tiny_model)
     assert folder == tiny_model.parent / "tiny-e5-onnx"
@@ -93,8 +99,7 @@ def test_an_int8_copy_from_an_earlier_recipe_is_not_used_until_provision_remakes
     from bot.settings import Settings
 
     models = tmp_path / "models"
-    shutil.copytree(tiny_model, models / "tiny-e5")
-    shutil.copytree(onnx_dir_for(tiny_model), models / "tiny-e5-onnx")
+    copy_models(tiny_model, models)
     folder = models / "tiny-e5-onnx"
     record = json.loads((folder / "newsqa_onnx.json").read_text())
     del record["int8_recipe"]  # as every export before recipes were recorded
@@ -122,8 +127,7 @@ def test_an_int8_index_records_its_recipe_and_rebuilds_when_the_copy_changes(tin
     from index.store import open_current
 
     models, corpus, index_dir = tmp_path / "models", tmp_path / "corpus", tmp_path / "index"
-    shutil.copytree(tiny_model, models / "tiny-e5")
-    shutil.copytree(onnx_dir_for(tiny_model), models / "tiny-e5-onnx")
+    copy_models(tiny_model, models)
     write_corpus(corpus, 4)
 
     def embedder() -> SentenceTransformerEmbedder:
