@@ -149,9 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--no-onnx", action="store_true",
                       help="skip exporting the ONNX int8 copy (the default backend then falls back to torch)")
     prov.add_argument("--words", type=int, default=None, metavar="N",
-                      help="encode the N most frequent English words once (default 20000; 0 skips: English questions then encode theirs)")
+                      help="encode the N most frequent English words once (default 20000; 0 skips: English questions then encode theirs); "
+                           "a smaller table also takes fewer Arabic words (at least 1000)")
     wrd = msub.add_parser("words", help="encode common English words once for the configured model (English questions look them up)")
-    wrd.add_argument("--count", type=int, default=None, metavar="N", help="the N most frequent English words (default 20000)")
+    wrd.add_argument("--count", type=int, default=None, metavar="N", help="the N most frequent English words (default 20000; below 5000 also fewer Arabic words, at least 1000)")
     wrd.add_argument("--force", action="store_true", help="remake the table even if it matches the model")
     exp = msub.add_parser("export-onnx", help="export the embedding model to ONNX (+ int8) for NEWSQA_EMBEDDING_BACKEND=onnx|onnx-int8")
     exp.add_argument("--out", type=Path, help="folder to write (default: beside the model, <name>-onnx)")
@@ -301,8 +302,8 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
 def cmd_model_words(settings, force: bool = False, count: int | None = None) -> int:  # noqa: ANN001
     """Encode the most frequent English words once, so English questions look their words up (index/words.py), and
     the most frequent Arabic ones for their mean (retrieval/centring.py)."""
-    from index.words import (ACRONYMS, ARABIC_WORDS, CAPITALISED, COMMON_WORDS, WordTableError, build_table, common_words,
-                             identity, load_table)
+    from index.words import (ACRONYMS, CAPITALISED, COMMON_WORDS, WordTableError, arabic_words_for, build_table,
+                             common_arabic_words, common_words, identity, load_table)
 
     embedder = settings.embedder()
     path = embedder.word_tables.path
@@ -315,8 +316,9 @@ def cmd_model_words(settings, force: bool = False, count: int | None = None) -> 
             print(f"{exc}: making it again")
     count = COMMON_WORDS if count is None else count
     words = common_words(count, min(CAPITALISED, count), min(ACRONYMS, count))
-    print(f"encoding {len(words)} common English words and the {ARABIC_WORDS} most frequent Arabic ones once for {embedder.name} (about a minute) ...")
-    n, seconds = build_table(embedder, path, words)
+    arabic = common_arabic_words(arabic_words_for(count))
+    print(f"encoding {len(words)} common English words and {len(arabic)} frequent Arabic ones once for {embedder.name} (about a minute) ...")
+    n, seconds = build_table(embedder, path, words, arabic)
     print(f"wrote {n} English word vectors to {path} in {seconds:.0f}s: an English question's words are looked up, not encoded")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -30,6 +32,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["NEWSQA_HOME"] = str(home)
         config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
     os.environ.setdefault("NEWSQA_SHARED_DIR", str(Path(os.environ["NEWSQA_HOME"]) / "no-shared-folder"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # pytest -n: each worker its own data home inside the run's, the provisioned model shared by all
+        run_home = Path(os.environ["NEWSQA_HOME"])
+        home = run_home / worker
+        home.mkdir(parents=True, exist_ok=True)
+        (run_home / "models").mkdir(exist_ok=True)
+        if not (home / "models").exists():
+            (home / "models").symlink_to(run_home / "models", target_is_directory=True)
+        os.environ["NEWSQA_HOME"] = str(home)
 
 
 @pytest.fixture(scope="session")
@@ -37,16 +48,19 @@ def models_dir() -> Path:
     """Where the real e5 model lives: NEWSQA_MODELS_DIR, else the test data home's models/, provisioned once."""
     root = Path(os.environ.get("NEWSQA_MODELS_DIR") or Path(os.environ["NEWSQA_HOME"]) / "models")
     target = local_model_dir(DEFAULT_MODEL, root)
-    if not (target / "modules.json").is_file():
-        from index.provision import provision_e5_small
+    lock_path = Path(tempfile.gettempdir()) / f"newsqa-test-provision-{hashlib.sha1(str(root).encode()).hexdigest()[:12]}.lock"
+    with open(lock_path, "w") as lock:  # pytest -n: one worker provisions, the others wait for it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "modules.json").is_file():
+            from index.provision import provision_e5_small
 
-        provision_e5_small(target)
-    from index.embedder import onnx_export_missing
+            provision_e5_small(target)
+        from index.embedder import onnx_export_missing
 
-    if onnx_export_missing(str(target)) is not None:  # the default backend (onnx), as provision writes it
-        from index.onnx_backend import export_onnx
+        if onnx_export_missing(str(target)) is not None:  # the default backend (onnx), as provision writes it
+            from index.onnx_backend import export_onnx
 
-        export_onnx(target)
+            export_onnx(target)
     return root
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from bench.corpusgen import correct_article, write_corpus
@@ -15,6 +16,14 @@ QUESTIONS = (
     "بكم رفع البنك المركزي سعر الفائدة؟",
     "ما الذي قاله متحدث باسم تويتر عن الاسم الحقيقي؟",
 )
+
+
+def ctrl_c_as_usual() -> None:
+    """A child's SIGINT back to the default, so it raises KeyboardInterrupt even when pytest was started in the background.
+
+    A shell starts background jobs with SIGINT ignored, children inherit that, and Python then installs no handler.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def answers(index_dir: Path) -> list[dict]:

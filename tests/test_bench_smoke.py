@@ -1,7 +1,8 @@
 """Every bench script runs in its smallest (--smoke) mode and prints its figures.
 
 Timings are never asserted (they depend on the machine); what is checked is that each script
-finishes within its time limit and prints the figures and same-run ratios it exists for.
+finishes within its time limit and prints the figures and same-run ratios it exists for. (bench/ray_build.py's
+smoke run is in tests/test_ray_build.py, with the other tests that start Ray.)
 """
 
 from __future__ import annotations
@@ -14,20 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench_runner import NUMBER, run_bench
+
 ROOT = Path(__file__).resolve().parent.parent
 # The model provisioned into the test data home; XQuAD-ar comes from the shipped slice (../shared is hidden).
 pytestmark = pytest.mark.usefixtures("models_dir")
-NUMBER = r"[0-9]+(?:\.[0-9]+)?"
-
-
-def run_bench(script: str, *args: str, timeout: float = 150) -> str:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--smoke", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    assert "(smoke)" in proc.stdout
-    assert "XQuAD-ar data: xquad-ar-slice (shipped slice)" in proc.stdout  # proves ../shared was not needed
-    return proc.stdout
 
 
 @pytest.mark.timeout(200)
@@ -41,16 +33,6 @@ def test_build_throughput_prints_chunks_per_second_and_the_ratio() -> None:
     assert re.search(rf"late chunking +: +{NUMBER} chunks/s", out), out
     assert re.search(rf"today's default \(torch\) +{NUMBER}", out) and re.search(rf"onnx-int8 \(opt-in\) +{NUMBER}", out), out
     assert "new default: backend onnx on" in out, out  # the new default really is the ONNX backend
-
-
-@pytest.mark.timeout(300)
-def test_ray_build_prints_chunks_per_second_plain_and_on_ray_and_the_ratio() -> None:
-    pytest.importorskip("ray.data")
-    out = run_bench("ray_build.py", timeout=280)
-    for name in ("plain", "ray", "ray, warm"):
-        assert re.search(rf"{re.escape(name)} +: +{NUMBER}s +{NUMBER} chunks/s", out), (name, out)
-    assert re.search(rf"ratio ray / plain: {NUMBER}x", out), out
-    assert re.search(r"largest vector difference ray vs plain: [0-9.e+-]+", out), out
 
 
 @pytest.mark.timeout(200)
@@ -71,7 +53,6 @@ def test_memory_prints_rss_by_stage(built_index: Path) -> None:
     assert re.search(rf"^torch +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}", out, re.M), out
 
 
-@pytest.mark.timeout(200)
 @pytest.mark.timeout(200)
 def test_query_latency_by_size_prints_each_stage_at_each_size() -> None:
     out = run_bench("query_latency.py", "--sizes", "300", "1000")

@@ -18,6 +18,7 @@ import pytest
 from bot.texts import AR, text
 from index.store import VERSIONS, open_current, read_current
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot
+from tests.reindex_helpers import ctrl_c_as_usual
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -114,7 +115,7 @@ def test_index_watch_command_picks_up_new_files_and_reports_bad_ones(writable_in
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "index", "watch", "--corpus", str(corpus), "--index-dir", str(index_dir),
          "--every", "1s", "--debounce", "1s", "--poll"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)

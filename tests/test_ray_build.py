@@ -1,8 +1,12 @@
-"""Builds on Ray: the same index as the plain build, only changed articles re-embedded, loopback only, clear errors."""
+"""Builds on Ray: the same index as the plain build, only changed articles re-embedded, loopback only, clear errors.
+
+Every test that starts Ray is in this file, so `pytest -n --dist loadfile` (scripts/test.sh) runs them one at a time.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from index.build import BuildOptions, update_index
 from index.errors import RayBuildError
 from index.store import open_current
 from retrieval.search import SearchConfig, Searcher
+from tests.bench_runner import NUMBER, run_bench
 
 QUESTIONS = (
     "كم عدد متابعي حساب شامي ويتنس؟",
@@ -25,6 +30,18 @@ QUESTIONS = (
 )
 OPTS = BuildOptions(sentence_vectors=True)  # sentence vectors too: both of a build's encodings go through Ray
 LOOPBACK_ADDRESSES = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("models_dir")
+def test_ray_build_bench_prints_chunks_per_second_plain_and_on_ray_and_the_ratio() -> None:
+    """First in this file, before the module's own Ray instance starts: the bench starts and stops its own."""
+    pytest.importorskip("ray.data")
+    out = run_bench("ray_build.py", timeout=280)
+    for name in ("plain", "ray", "ray, warm"):
+        assert re.search(rf"{re.escape(name)} +: +{NUMBER}s +{NUMBER} chunks/s", out), (name, out)
+    assert re.search(rf"ratio ray / plain: {NUMBER}x", out), out
+    assert re.search(r"largest vector difference ray vs plain: [0-9.e+-]+", out), out
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from index.build import LOCK, BuildOptions, update_index
 from index.errors import IndexLockedError
 from index.store import read_current
 from tests.fakes import HashEmbedder
-from tests.reindex_helpers import answers, change_corpus, corpus_ids, indexed_ids, version_dirs
+from tests.reindex_helpers import answers, ctrl_c_as_usual, change_corpus, corpus_ids, indexed_ids, version_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 40
@@ -29,7 +29,7 @@ def _start_worker(corpus: Path, index_dir: Path, pause_at: str | None) -> subpro
         env["NEWSQA_TEST_PAUSE_AT"] = pause_at
     return subprocess.Popen(
         [sys.executable, "-m", "tests.reindex_worker", str(corpus), str(index_dir)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual,
     )
 
 

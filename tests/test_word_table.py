@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, local_model_dir
-from index.words import WordTables, build_table, common_words, encode_words, identity, load_table, table_path, word_table_of
+from index.words import (ARABIC_WORDS, FALLBACK_WORDS, WordTables, arabic_words_for, build_table, common_words, encode_words,
+                         identity, load_table, table_path, word_table_of)
 from retrieval.batching import BatchingEmbedder
 from retrieval.query import analyse
 from retrieval.translate import content_words, translate
@@ -135,6 +136,9 @@ def test_model_words_command_writes_checks_and_remakes_the_table(models_dir: Pat
     fresh = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=mine)
     table = load_table(path, identity(fresh))
     assert {"people", "People"} <= set(table.rows) and word_table_of(fresh) is not None
+    # a small table takes fewer Arabic words for its mean, never below the fallback's count
+    assert FALLBACK_WORDS * 0.9 < table.means.arabic_count <= FALLBACK_WORDS == arabic_words_for(100)
+    assert arabic_words_for(20_000) == ARABIC_WORDS and arabic_words_for(2_000) == 2_000
     assert cmd_model_words(settings, count=100) == 0
     assert "already at" in capsys.readouterr().out
     assert cmd_model_words(settings, force=True, count=150) == 0
