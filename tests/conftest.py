@@ -48,7 +48,7 @@ def models_dir() -> Path:
     """Where the real e5 model lives: NEWSQA_MODELS_DIR, else the test data home's models/, provisioned once."""
     root = Path(os.environ.get("NEWSQA_MODELS_DIR") or Path(os.environ["NEWSQA_HOME"]) / "models")
     target = local_model_dir(DEFAULT_MODEL, root)
-    lock_path = Path(tempfile.gettempdir()) / f"newsqa-test-provision-{hashlib.sha1(str(root).encode()).hexdigest()[:12]}.lock"
+    lock_path = Path(tempfile.gettempdir()) / f"newsqa-test-provision-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]}.lock"
     with open(lock_path, "w") as lock:  # pytest -n: one worker provisions, the others wait for it
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "modules.json").is_file():
