@@ -43,20 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["NEWSQA_HOME"] = str(home)
 
 
-# The longest files first, so that under `pytest -n --dist loadfile` (scripts/test.sh) neither worker is left
-# running one of them alone at the end (on two cores, tests/test_ray_build.py alone takes about 12 minutes).
-LONGEST_FIRST = ("test_ray_build.py", "test_bench_smoke.py", "test_data_home.py", "test_backends.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the longest files first; the order within each file is kept."""
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
-
-
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """Where the real e5 model lives: NEWSQA_MODELS_DIR, else the test data home's models/, provisioned once."""
