@@ -608,6 +608,14 @@ def _sentence_spans(chunk: Chunk, body: str) -> list[tuple[int, int]]:
     return [(a - chunk.start + shift, b - chunk.start + shift) for a, b in chunk_sentences(body, chunk.start, chunk.end)]
 
 
+def chunk_sentence_texts(plan: _Plan, articles: list[Article]) -> list[list[str]]:
+    """The sentences of each chunk to embed (plan.to_embed order), as the stored sentence vectors cut them."""
+    return [
+        [articles[a].body[s:e] for s, e in chunk_sentences(articles[a].body, c.start, c.end)]
+        for c, a in zip(plan.to_embed, plan.embed_article)
+    ]
+
+
 def _embed_by_length(
     plan: _Plan,
     articles: list[Article],
@@ -620,7 +628,9 @@ def _embed_by_length(
 ) -> tuple[np.ndarray, list[np.ndarray] | None, int, float]:
     """Vectors of plan.to_embed (in its order), encoded in batches of similar length.
 
-    With late chunking also each chunk's sentence vectors from the same pass (else None). Also returns
+    With late chunking also each chunk's sentence vectors from the same pass; on Ray (with sentence vectors) each
+    chunk's sentences encoded in the same pipeline as the chunks, so every worker loads the model once per build,
+    not twice; else None. Also returns
     how many articles were embedded and when embedding began (for progress).
 
     Batching in corpus order pads every short chunk to its batch's longest; sorting by length
@@ -641,13 +651,19 @@ def _embed_by_length(
     if opts.ray and to_embed:  # the workers load their own copies of the model: none is loaded here
         embed_started = time.perf_counter()
         texts = [to_embed[i].embed_text for i in order]
-        new_vectors[order] = encode_passages_on_ray(embedder, texts, batch_size, address=opts.ray_address)
+        sentences = chunk_sentence_texts(plan, articles) if opts.sentence_vectors else []
+        got = encode_passages_on_ray(embedder, texts + [t for ts in sentences for t in ts], batch_size, address=opts.ray_address)
+        new_vectors[order] = got[: len(texts)]
+        units: list[np.ndarray] | None = None
+        if opts.sentence_vectors:
+            bounds = len(texts) + np.cumsum([0] + [len(ts) for ts in sentences])
+            units = [got[bounds[i] : bounds[i + 1]] for i in range(len(sentences))]
         report.embedded_chunks += len(to_embed)
         if progress:
             progress(BuildProgress("embedding", len(to_embed), len(to_embed), articles_to_embed, articles_to_embed,
                                    time.perf_counter() - embed_started))
         _pause_point(opts, index_dir, "embedding")
-        return new_vectors, None, articles_to_embed, embed_started
+        return new_vectors, units, articles_to_embed, embed_started
     load = getattr(embedder, "load", None)
     if to_embed and load is not None:
         load()  # a model load is not embedding: keep it out of the rates and the time left
@@ -707,7 +723,7 @@ def _write_sentence_vectors(
     """sentences.npy (float16, all chunks' sentences in row order) and sentence_offsets.npy (n_chunks + 1).
 
     A reused chunk takes its sentence vectors from the previous version when it has them; a new one from
-    the chunk's own forward pass (new_units, late chunking) or else by encoding its sentences.
+    the chunk's own forward pass or the chunks' Ray pipeline (new_units), or else by encoding its sentences.
     """
     texts_of = [
         [article.body[a:b] for a, b in chunk_sentences(article.body, c.start, c.end)]

@@ -33,13 +33,14 @@ from index.build import (
     _pause_point,
     _Plan,
     _reusable,
+    chunk_sentence_texts,
     encode_texts,
     lexicon_wanted,
     plan_changes,
     sentence_method,
     unchanged,
 )
-from index.chunking import Chunk, chunk_sentences
+from index.chunking import Chunk
 from index.embedder import Embedder, model_fingerprint_of, tokenizer_fingerprint_of
 from index.errors import IndexCorruptError, NewsqaError
 from index.lexicon import Lexicon, build_lexicon
@@ -275,13 +276,11 @@ def _write_lexicon(
 def _new_sentence_vectors(
     plan: _Plan, articles: list[Article], embedder: Embedder, dim: int, opts: BuildOptions, late: list[np.ndarray] | None
 ) -> list[np.ndarray]:
-    """Sentence vectors of each chunk to embed: from its own pass (late chunking) or encoded one by one."""
+    """Sentence vectors of each chunk to embed: from its own pass (late chunking) or the chunks' Ray pipeline, else
+    encoded one by one."""
     if late is not None:
         return late
-    texts_of = [
-        [articles[a].body[s:e] for s, e in chunk_sentences(articles[a].body, c.start, c.end)]
-        for c, a in zip(plan.to_embed, plan.embed_article)
-    ]
+    texts_of = chunk_sentence_texts(plan, articles)
     flat = [t for ts in texts_of for t in ts]
     vecs = encode_texts(embedder, flat, dim, opts)  # on Ray with --ray, as the chunks
     bounds = np.cumsum([0] + [len(ts) for ts in texts_of])

@@ -143,3 +143,35 @@ def test_an_int8_index_records_its_recipe_and_rebuilds_when_the_copy_changes(tin
     report = update_index(corpus, index_dir, embedder(), BuildOptions())
     assert report.full_rebuild_reason == f"int8 quantisation recipe changed ({INT8_RECIPE} → {INT8_RECIPE + 1})"
     assert report.embedded_chunks == report.total_chunks > 0
+
+
+def test_the_tokenizer_read_directly_gives_transformers_ids_padding_truncation_and_offsets(models_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from index.onnx_backend import TextTokenizer
+
+    folder = local_model_dir("intfloat/multilingual-e5-small", models_dir)
+    texts = ["passage: " + "رفع البنك المركزي سعر الفائدة، " * 120, *TEXTS, "", "🙂\u200f x\u200b", "query: How many boats?"]
+    ours, auto = TextTokenizer(folder, 512), AutoTokenizer.from_pretrained(str(folder))
+    got = ours(texts, offsets=True)
+    want = auto(texts, padding=True, truncation=True, max_length=512, return_tensors="np", return_offsets_mapping=True)
+    assert got["input_ids"].shape == (len(texts), 512)  # the long one truncated to 512, the rest padded to it
+    for key in ("input_ids", "attention_mask", "offset_mapping"):
+        assert np.array_equal(got[key], want[key]), key
+    short = ours(texts[1:3])
+    assert short["input_ids"].shape[1] < 40 and short["attention_mask"][:, -1].tolist().count(0) == 1  # padded to the longer
+
+
+def test_encoding_on_onnx_imports_neither_torch_nor_transformers(models_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from index.embedder import SentenceTransformerEmbedder;"
+        f"e = SentenceTransformerEmbedder('intfloat/multilingual-e5-small', models_dir=Path({str(models_dir)!r}), backend='onnx');"
+        "v = e.encode_questions(['كم عدد متابعي حساب شامي ويتنس؟', 'How many boats?']);"
+        "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-3:] == ["384)", "False", "False"], proc.stdout
