@@ -232,7 +232,7 @@ class TextTokenizer:
                              return_offsets_mapping=offsets)
             return {k: np.asarray(v) for k, v in enc.items()}
         got = self._tok.encode_batch(list(texts))
-        out = {
+        out: dict[str, np.ndarray] = {
             "input_ids": np.array([e.ids for e in got], dtype=np.int64).reshape(len(got), -1),
             "attention_mask": np.array([e.attention_mask for e in got], dtype=np.int64).reshape(len(got), -1),
         }
