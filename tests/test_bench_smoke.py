@@ -189,3 +189,12 @@ def test_analyser_speed_prints_both_ways_the_speed_up_and_that_the_terms_agree()
     assert re.search(rf"normalize per word uncached: +{NUMBER}s +{NUMBER} chunks/s", out), out
     assert re.search(rf"normalize per word cached +: +{NUMBER}s +{NUMBER} chunks/s", out), out
     assert re.search(rf"speed-up: {NUMBER}x  \(same terms: True\)", out), out
+
+
+@pytest.mark.timeout(200)
+def test_one_shot_prints_both_ways_the_ratio_and_that_the_answers_agree(built_index: Path) -> None:
+    out = run_bench("one_shot.py", "--index-dir", str(built_index))
+    for name in ("as shipped", "transformers first"):
+        assert re.search(rf"{name} +: median +{NUMBER}s +min +{NUMBER}s +\(2 asks\)", out), (name, out)
+    assert re.search(rf"ratio transformers-first / as shipped: {NUMBER}x", out), out
+    assert "same answers both ways: True" in out, out
