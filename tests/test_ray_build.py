@@ -32,12 +32,14 @@ OPTS = BuildOptions(sentence_vectors=True)  # sentence vectors too: both of a bu
 LOOPBACK_ADDRESSES = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 @pytest.mark.usefixtures("models_dir")
 def test_ray_build_bench_prints_chunks_per_second_plain_and_on_ray_and_the_ratio() -> None:
-    """First in this file, before the module's own Ray instance starts: the bench starts and stops its own."""
+    """First in this file, before the module's own Ray instance starts: the bench starts and stops its own.
+
+    It takes ~80 s on an idle 2-core machine but 280 s and more beside other workers: the limit is for a hang only."""
     pytest.importorskip("ray.data")
-    out = run_bench("ray_build.py", timeout=280)
+    out = run_bench("ray_build.py", timeout=560)
     for name in ("plain", "ray", "ray, warm"):
         assert re.search(rf"{re.escape(name)} +: +{NUMBER}s +{NUMBER} chunks/s", out), (name, out)
     assert re.search(rf"ratio ray / plain: {NUMBER}x", out), out
