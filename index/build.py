@@ -616,6 +616,12 @@ def chunk_sentence_texts(plan: _Plan, articles: list[Article]) -> list[list[str]
     ]
 
 
+def split_rows(vectors: np.ndarray, groups: list[list[str]]) -> list[np.ndarray]:
+    """Consecutive slices of `vectors`, one per group of texts encoded in order, as many rows as it has texts."""
+    bounds = np.cumsum([0] + [len(g) for g in groups])
+    return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(groups))]
+
+
 def _embed_by_length(
     plan: _Plan,
     articles: list[Article],
@@ -654,10 +660,7 @@ def _embed_by_length(
         sentences = chunk_sentence_texts(plan, articles) if opts.sentence_vectors else []
         got = encode_passages_on_ray(embedder, texts + [t for ts in sentences for t in ts], batch_size, address=opts.ray_address)
         new_vectors[order] = got[: len(texts)]
-        units: list[np.ndarray] | None = None
-        if opts.sentence_vectors:
-            bounds = len(texts) + np.cumsum([0] + [len(ts) for ts in sentences])
-            units = [got[bounds[i] : bounds[i + 1]] for i in range(len(sentences))]
+        units = split_rows(got[len(texts) :], sentences) if opts.sentence_vectors else None
         report.embedded_chunks += len(to_embed)
         if progress:
             progress(BuildProgress("embedding", len(to_embed), len(to_embed), articles_to_embed, articles_to_embed,

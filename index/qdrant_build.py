@@ -38,6 +38,7 @@ from index.build import (
     lexicon_wanted,
     plan_changes,
     sentence_method,
+    split_rows,
     unchanged,
 )
 from index.chunking import Chunk
@@ -282,9 +283,7 @@ def _new_sentence_vectors(
         return late
     texts_of = chunk_sentence_texts(plan, articles)
     flat = [t for ts in texts_of for t in ts]
-    vecs = encode_texts(embedder, flat, dim, opts)  # on Ray with --ray, as the chunks
-    bounds = np.cumsum([0] + [len(ts) for ts in texts_of])
-    return [vecs[bounds[i] : bounds[i + 1]] for i in range(len(texts_of))]
+    return split_rows(encode_texts(embedder, flat, dim, opts), texts_of)  # on Ray with --ray, as the chunks
 
 
 def _old_points(prev: QdrantVersion, wanted: list[int]) -> dict[int, dict[str, Any]]:
