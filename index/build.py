@@ -608,12 +608,14 @@ def _sentence_spans(chunk: Chunk, body: str) -> list[tuple[int, int]]:
     return [(a - chunk.start + shift, b - chunk.start + shift) for a, b in chunk_sentences(body, chunk.start, chunk.end)]
 
 
+def sentence_texts(body: str, chunk: Chunk) -> list[str]:
+    """A chunk's sentences as the stored sentence vectors cut them."""
+    return [body[s:e] for s, e in chunk_sentences(body, chunk.start, chunk.end)]
+
+
 def chunk_sentence_texts(plan: _Plan, articles: list[Article]) -> list[list[str]]:
-    """The sentences of each chunk to embed (plan.to_embed order), as the stored sentence vectors cut them."""
-    return [
-        [articles[a].body[s:e] for s, e in chunk_sentences(articles[a].body, c.start, c.end)]
-        for c, a in zip(plan.to_embed, plan.embed_article)
-    ]
+    """The sentences of each chunk to embed, in plan.to_embed order."""
+    return [sentence_texts(articles[a].body, c) for c, a in zip(plan.to_embed, plan.embed_article)]
 
 
 def split_rows(vectors: np.ndarray, groups: list[list[str]]) -> list[np.ndarray]:
@@ -728,11 +730,7 @@ def _write_sentence_vectors(
     A reused chunk takes its sentence vectors from the previous version when it has them; a new one from
     the chunk's own forward pass or the chunks' Ray pipeline (new_units), or else by encoding its sentences.
     """
-    texts_of = [
-        [article.body[a:b] for a, b in chunk_sentences(article.body, c.start, c.end)]
-        for cs, article in zip(plan.chunks_per_article, articles)
-        for c in cs
-    ]
+    texts_of = [sentence_texts(article.body, c) for cs, article in zip(plan.chunks_per_article, articles) for c in cs]
     offsets = np.zeros(len(texts_of) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(t) for t in texts_of])
     out = np.lib.format.open_memmap(tmp / "sentences.npy", mode="w+", dtype=np.float16, shape=(int(offsets[-1]), dim))
