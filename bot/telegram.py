@@ -51,6 +51,7 @@ from bot.render import pack
 from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
 from index.embedder import Embedder, encode_questions
+from index.second_encoder import shared_encoder
 from index.errors import NewsqaError
 from index.words import word_table_of
 from retrieval.batching import BatchingEmbedder, QueryBatcher
@@ -684,6 +685,7 @@ def run_bot(settings: Any) -> int:
         configure_threads(SERVING_THREADS)
     embedder = serving_embedder(settings)
     encode_questions(embedder, ["warm-up", "تجربة"])  # load the models now (float, and int8 for Arabic), not in the first question
+    shared_encoder().encode(["تجربة"])  # and the second encoder (index/second_encoder.py), ~2 s
     app = build_application(settings, embedder)
     print(f"newsqa bot: @{me} answering from {settings.index_dir} ({settings.telegram_mode}); Ctrl-C to stop",
           file=sys.stderr, flush=True)

@@ -365,6 +365,10 @@ class QdrantVersion:
             out.append(np.asarray(vec, dtype=np.float32) if vec else empty)
         return out
 
+    def second_rows(self, rows: Sequence[int]) -> np.ndarray | None:
+        """None: a Qdrant build does not store second-encoder vectors; the searcher encodes a candidate's when it scores it."""
+        return None
+
     def lexicon(self) -> QdrantLexicon | None:
         """The corpus's words with their vectors (index/lexicon.py) in the version's lexicon collection, None when the
         build kept none."""

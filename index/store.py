@@ -11,6 +11,7 @@
         chunk_article.npy     article row of each chunk (filters, grouping)
         sentences.npy         (when built with sentence vectors) float16 vectors of every chunk's sentences
         sentence_offsets.npy  first sentence row of each chunk (n_chunks + 1)
+        second.npy            float16 [n_chunks, 512]: each chunk's vector from the second encoder (index/second_encoder.py)
         manifest.json         written last, after every file is fsync'd: a version without it is incomplete;
                               it records the size and BLAKE2b digest of every other file (index/integrity.py)
 
@@ -47,6 +48,7 @@ from index.errors import (
 )
 from index.lexicon import LEXICON_FILE, Lexicon, LexiconReader, load_lexicon
 from index.integrity import check_files, raise_first, read_manifest, total_bytes
+from index.second_encoder import FILE as SECOND_FILE
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -222,6 +224,7 @@ class IndexReader(Protocol):
     def article_by_id(self, article_id: str) -> ArticleRecord | None: ...
     def paragraphs(self, row: int) -> list[Paragraph]: ...
     def unit_vectors(self, rows: Sequence[int]) -> list[np.ndarray] | None: ...
+    def second_rows(self, rows: Sequence[int]) -> np.ndarray | None: ...
     def lexicon(self) -> LexiconReader | None: ...
     def close(self) -> None: ...
 
@@ -390,6 +393,17 @@ class IndexVersion:
                 _check_unit_rows(name, "sentences.npy", rows[_sample_rows(int(sentences))].astype(np.float32), 1e-2)
             finally:
                 rows.close()
+        second = self.manifest.get("second")
+        if second:
+            from index.dense import RowReader
+
+            rows = self._load(SECOND_FILE, RowReader)
+            try:
+                if rows.shape != (n, int(second.get("dim", -1))) or rows.dtype != np.float16:
+                    raise IndexDamagedError(name, SECOND_FILE, f"shape {rows.shape} {rows.dtype}, expected ({n}, {second.get('dim')}) float16")
+                _check_unit_rows(name, SECOND_FILE, rows[_sample_rows(n)].astype(np.float32), 1e-2)
+            finally:
+                rows.close()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -441,6 +455,23 @@ class IndexVersion:
         if expected is not None and (len(lexicon) != expected or len(lexicon.words) != expected or lexicon.vectors.shape != (expected, self.dim)):
             raise IndexDamagedError(self.name, LEXICON_FILE, f"holds {len(lexicon)} words, manifest says {expected}")
         return lexicon
+
+    def second_vectors(self):  # noqa: ANN201 - index.dense.RowReader or None
+        """Each chunk's second-encoder vector (index/second_encoder.py, float16) when the build stored them."""
+        if not self.manifest.get("second"):
+            return None
+        return self._second
+
+    @cached_property
+    def _second(self):  # noqa: ANN202
+        from index.dense import RowReader
+
+        return RowReader(self.path / SECOND_FILE)
+
+    def second_rows(self, rows: Sequence[int]) -> np.ndarray | None:
+        """The stored second-encoder vectors of these chunk rows (float32), None when the build stored none."""
+        stored = self.second_vectors()
+        return None if stored is None else np.asarray(stored[list(rows)], dtype=np.float32)
 
     def sentence_vectors(self):  # noqa: ANN201 - (RowReader, offsets) or None
         """(rows, offsets) of every chunk's sentence vectors when the build stored them.
@@ -550,6 +581,9 @@ class IndexVersion:
         sentences = self.__dict__.pop("_sentences", None)
         if sentences is not None:
             sentences[0].close()
+        second = self.__dict__.pop("_second", None)
+        if second is not None:
+            second.close()
         conn = getattr(self._local, "db", None)
         if conn is not None:
             conn.close()

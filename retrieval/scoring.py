@@ -42,6 +42,8 @@ PASSAGE_FEATURES = {
     "date": "a when question and a chunk stating a year or a date",
     "figure_near": "a how-many question and a figure within 3 words of one of its words (\"جمع 17700 متتبع\")",
     "lead": "the article's first chunk (news leads carry the main facts)",
+    "second": "cosine of the question with the chunk by the second encoder (index/second_encoder.py: USE multilingual)",
+    "second_gap": "how far that cosine is below the best candidate's",
 }
 # The answer/no-answer decision reads the best candidate after scoring.
 DECISION_FEATURES = {
@@ -145,9 +147,10 @@ def shipped_params(backend: str | None = None, lexicon: bool = True) -> Params:
 
 
 def passage_features(
-    cands: Sequence[Candidate], evidence: Sequence[SpanEvidence], leads: Sequence[bool], query: Query, weights: TermWeights
+    cands: Sequence[Candidate], evidence: Sequence[SpanEvidence], leads: Sequence[bool], query: Query, weights: TermWeights,
+    second: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
-    """One row of PASSAGE_FEATURES per candidate."""
+    """One row of PASSAGE_FEATURES per candidate (`second`: each one's second-encoder cosine)."""
     dense_vals = [c.dense_score for c in cands if c.dense_score is not None]
     floor = min(dense_vals) if dense_vals else 0.0
     dense = [c.dense_score if c.dense_score is not None else floor for c in cands]
@@ -155,8 +158,9 @@ def passage_features(
     d_max, u_max = max(dense, default=0.0), max(unit, default=0.0)
     lex_max = max((c.lexical_score for c in cands if c.lexical_score is not None), default=0.0) or 1.0
     known = weights.known_share
+    s_max = float(max(second, default=0.0))
     rows = []
-    for c, ev, lead, d, u in zip(cands, evidence, leads, dense, unit):
+    for c, ev, lead, d, u, s in zip(cands, evidence, leads, dense, unit, second):
         lex = (c.lexical_score or 0.0) / lex_max
         cov = weights.coverage(set(ev.terms))
         rows.append(
@@ -177,6 +181,8 @@ def passage_features(
                 float(query.qtype is QType.WHEN and ev.date),
                 float(query.qtype is QType.HOW_MANY and weights.matches(ev.near_figure)),
                 float(lead),
+                float(s),
+                s_max - float(s),
             ]
         )
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(PASSAGE_FEATURES))

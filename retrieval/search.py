@@ -19,6 +19,7 @@ import numpy as np
 from index.dense import DenseParams
 from index.embedder import Embedder, encode_questions
 from index.errors import NewsqaError
+from index.second_encoder import DIM as SECOND_DIM, shared_encoder
 from index.store import ArticleRecord, IndexReader, LocalStore, VersionStore, check_model, remember
 from index.words import encode_words, language_means_of
 from retrieval.backend import Restriction, backend_for
@@ -86,6 +87,8 @@ class Searcher:
         self.params = params or shipped_params(version.manifest.get("model", {}).get("backend"), translates)  # the vectors' own fit
         self.backend = backend_for(version)  # local files or Qdrant: candidates, idf, filters
         self._unit_cache: dict[int, np.ndarray] = {}
+        self._second_cache: dict[int, np.ndarray] = {}  # second-encoder vectors of chunks an index did not store them for
+        shared_encoder().preload()  # while the question is analysed and encoded
         self._cache_lock = threading.Lock()
         self._evidence: dict[int, SpanEvidence] = {}
 
@@ -155,7 +158,8 @@ class Searcher:
             head = sorted(cands, key=lambda c: (-c.fused, c.row))[: cfg.scored]
             ranking.evidence = {c.row: self.evidence(c.row) for c in head}
             leads = [self.version.chunk(c.row).ord == 0 for c in head]
-            x = passage_features(head, [ranking.evidence[c.row] for c in head], leads, query, weights)
+            second = self.second_scores([c.row for c in head], query)
+            x = passage_features(head, [ranking.evidence[c.row] for c in head], leads, query, weights, second)
             for c, p, row in zip(head, self.params.passage.probs(x), x):
                 c.prob = float(p)
                 ranking.features[c.row] = row
@@ -428,6 +432,27 @@ class Searcher:
                 for r, vecs in zip(missing, parts):
                     self._unit_cache[r] = found[r] = vecs
         return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
+
+    def second_scores(self, rows: Sequence[int], query: Query) -> np.ndarray:
+        """Cosine of the question with each chunk by the second encoder (index/second_encoder.py)."""
+        encoder = shared_encoder()
+        qvec = encoder.encode([query.text])[0]
+        stored = self.version.second_rows(rows)
+        return (stored if stored is not None else self._encoded_second(rows)) @ qvec
+
+    def _encoded_second(self, rows: Sequence[int]) -> np.ndarray:
+        """Second-encoder vectors of chunks whose index stores none (built before them, or on Qdrant), cached."""
+        found = {r: v for r in dict.fromkeys(rows) if (v := self._second_cache.get(r)) is not None}
+        missing = [r for r in dict.fromkeys(rows) if r not in found]
+        if missing:
+            if not self._second_cache:
+                log.info("index %s stores no second-encoder vectors: candidates are encoded as they come (`newsqa index update` stores them)", self.version.name)
+            found.update(zip(missing, shared_encoder().encode([self.version.chunk_text(r) for r in missing])))
+            with self._cache_lock:
+                if len(self._second_cache) + len(missing) > UNIT_CACHE_CHUNKS:
+                    self._second_cache.clear()
+                self._second_cache.update((r, found[r]) for r in missing)
+        return np.stack([found[r] for r in rows]) if len(rows) else np.zeros((0, SECOND_DIM), np.float32)
 
     @property
     def late_chunked(self) -> bool:

@@ -36,6 +36,7 @@ VERSION_FILES = (
     "lexicon.npz",
     "manifest.json",
     "meta.sqlite",
+    "second.npy",
     "sentence_offsets.npy",
     "sentences.npy",
     "vectors.npy",
