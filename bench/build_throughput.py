@@ -82,7 +82,8 @@ def main() -> int:
         with Timer() as build:
             report = update_index(corpus, Path(tmp) / "index-new", new, opts)
         assert report.total_chunks == len(texts), (report.total_chunks, len(texts))
-        lexicon = json.loads((Path(tmp) / "index-new" / "versions" / report.version / "manifest.json").read_text(encoding="utf-8")).get("lexicon")
+        manifest = json.loads((Path(tmp) / "index-new" / "versions" / report.version / "manifest.json").read_text(encoding="utf-8"))
+        lexicon, second = manifest.get("lexicon"), manifest.get("second")
         sub_chunks = sum(len(chunk_article(a, opts.max_chars, opts.min_chars)) for a in loaded.articles[: args.baseline_articles])
         sub: dict[str, float] = {}
         for name, emb, o in (("today", old, opts), ("new", new, opts), ("int8", int8, opts), ("late", new, late_opts)):
@@ -97,6 +98,9 @@ def main() -> int:
     if lexicon:
         print(f"  of which lexicon: {lexicon['seconds']:8.1f}s  ({lexicon['count']} words embedded for English questions; "
               f"x{lexicon['seconds'] / build.seconds:.3f} of the build)")
+    if second:
+        print(f"  of which the second encoder: {second['seconds']:8.1f}s  ({second['embedded']} chunks, {second['embedded'] / max(second['seconds'], 1e-9):.1f} chunks/s; "
+              f"x{second['seconds'] / build.seconds:.3f} of the build)")
     n = args.baseline_articles
     print(f"on the first {n} articles ({sub_chunks} chunks), chunks/s with sentence vectors:")
     print(f"  today's default (torch)  {sub['today']:7.2f}")

@@ -37,6 +37,8 @@ from index.build import (
     encode_texts,
     lexicon_wanted,
     plan_changes,
+    second_name,
+    second_wanted,
     sentence_method,
     split_rows,
     unchanged,
@@ -47,6 +49,7 @@ from index.errors import IndexCorruptError, NewsqaError
 from index.lexicon import Lexicon, build_lexicon
 from index.ray_embed import ray_session
 from index.qdrant_store import LEXICON_VECTOR, QdrantStore, QdrantVersion, epoch_minutes
+from index.second_encoder import BATCH as SECOND_BATCH, shared_encoder
 from index.sparse import B, K1, document_vector
 from index.store import FORMAT_VERSION
 
@@ -79,7 +82,7 @@ def update_qdrant(
         report.full_rebuild_reason = None if reuse else (distrust or reason)
         known = _previous_rows(prev) if prev is not None else PreviousRows()
         articles, plan, moved = plan_changes(corpus_dir, loaded, known, reuse, opts, report)
-        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts):
+        if unchanged(plan, reuse, report, moved) and not lexicon_wanted(prev, opts) and not second_wanted(prev):
             report.seconds = time.perf_counter() - started
             return report
 
@@ -135,6 +138,11 @@ def _create(store: QdrantStore, name: str, dim: int, sentences: bool, lexicon: b
     from qdrant_client import models
 
     vectors = {"dense": models.VectorParams(size=dim, distance=models.Distance.DOT)}
+    # Each chunk's second-encoder vector (index/second_encoder.py): read back by id to score candidates, never searched
+    vectors["second"] = models.VectorParams(
+        size=shared_encoder().dim, distance=models.Distance.DOT, on_disk=True, datatype=models.Datatype.FLOAT16,
+        hnsw_config=models.HnswConfigDiff(m=0),
+    )
     if sentences:  # read back by id, never searched: no HNSW graph, stored in half precision on disk
         vectors["sentences"] = models.VectorParams(
             size=dim, distance=models.Distance.DOT, on_disk=True, datatype=models.Datatype.FLOAT16,
@@ -182,6 +190,7 @@ def _write(
         lengths = [len(t) if t is not None else 0 for t in doc_terms]
         avg_len = float(np.mean(lengths)) if lengths else 1.0
     new_units = _new_sentence_vectors(plan, articles, embedder, dim, opts, new_units) if sentences else None
+    second, second_record = _second_vectors(plan, articles, chunk_rows, prev)
     _pause_point(opts, lock_dir, "writing")
 
     chunks = store.collection(name, "chunks")
@@ -200,11 +209,13 @@ def _write(
         vector: dict[str, Any]
         if kind == "prev":
             vector = dict(old_points[ref])
+            if row in second:  # a previous version from before second-encoder vectors
+                vector["second"] = second[row].tolist()
             sparse = vector["bm25"]
             ids = list(sparse.indices)
         else:
             ids, values = document_vector(doc_terms[row] or [], avg_len)
-            vector = {"dense": new_vectors[ref].tolist(), "bm25": models.SparseVector(indices=ids, values=values)}
+            vector = {"dense": new_vectors[ref].tolist(), "bm25": models.SparseVector(indices=ids, values=values), "second": second[row].tolist()}
             if new_units is not None and len(new_units[ref]):
                 vector["sentences"] = new_units[ref].tolist()
         df.update(ids)
@@ -235,6 +246,7 @@ def _write(
         "sentences": {"count": None, "method": sentence_method(embedder, opts)} if sentences else None,
         "counts": {"articles": len(articles), "chunks": len(plan.sources)},
         "lexicon": lexicon,
+        "second": second_record,
         "dates": {"min": min(dates).isoformat(sep=" ") if dates else None, "max": max(dates).isoformat(sep=" ") if dates else None},
         "sources": sorted({a.source for a in articles}),
         "libraries": _library_versions(),
@@ -272,6 +284,23 @@ def _write_lexicon(
         ]
         store.client.upsert(collection, points, wait=True)
     return {"count": len(lexicon), "embedded": embedded, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _second_vectors(
+    plan: _Plan, articles: list[Article], chunk_rows: list[tuple[int, Chunk]], prev: QdrantVersion | None
+) -> tuple[dict[int, np.ndarray], dict]:
+    """Second-encoder vectors by row for the chunks that need one: new chunks, and kept ones whose previous version
+    stored none; with the manifest's record of them."""
+    encoder = shared_encoder()
+    kept_have = second_name(prev) == encoder.name
+    rows = [row for row, (kind, _) in enumerate(plan.sources) if kind == "new" or not kept_have]
+    started = time.perf_counter()
+    out: dict[int, np.ndarray] = {}
+    for start in range(0, len(rows), SECOND_BATCH):
+        batch = rows[start : start + SECOND_BATCH]
+        texts = [articles[chunk_rows[r][0]].body[chunk_rows[r][1].start : chunk_rows[r][1].end] for r in batch]
+        out.update(zip(batch, encoder.encode(texts)))
+    return out, {"encoder": encoder.name, "dim": encoder.dim, "embedded": len(rows), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _new_sentence_vectors(

@@ -366,8 +366,11 @@ class QdrantVersion:
         return out
 
     def second_rows(self, rows: Sequence[int]) -> np.ndarray | None:
-        """None: a Qdrant build does not store second-encoder vectors; the searcher encodes a candidate's when it scores it."""
-        return None
+        """The stored second-encoder vectors of these chunk rows (index/second_encoder.py), None when the build stored none."""
+        if not self.manifest.get("second"):
+            return None
+        got = {int(p.id): p.vector for p in self.client.retrieve(self.chunks, [int(r) for r in dict.fromkeys(rows)], with_vectors=["second"])}
+        return np.array([(got.get(int(r)) or {})["second"] for r in rows], dtype=np.float32).reshape(len(rows), int(self.manifest["second"]["dim"]))
 
     def lexicon(self) -> QdrantLexicon | None:
         """The corpus's words with their vectors (index/lexicon.py) in the version's lexicon collection, None when the

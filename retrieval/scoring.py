@@ -42,8 +42,10 @@ PASSAGE_FEATURES = {
     "date": "a when question and a chunk stating a year or a date",
     "figure_near": "a how-many question and a figure within 3 words of one of its words (\"جمع 17700 متتبع\")",
     "lead": "the article's first chunk (news leads carry the main facts)",
-    "second": "cosine of the question with the chunk by the second encoder (index/second_encoder.py: USE multilingual)",
-    "second_gap": "how far that cosine is below the best candidate's",
+    "second_x_known": "cosine of the question with the chunk by the second encoder (index/second_encoder.py: USE multilingual) × known_share",
+    "second_gap_x_known": "how far that cosine is below the best candidate's, × known_share",
+    "second_x_cross": "the second encoder's cosine × (1 − known_share): questions in another language lean on meaning",
+    "second_gap_x_cross": "how far it is below the best candidate's, × (1 − known_share)",
 }
 # The answer/no-answer decision reads the best candidate after scoring.
 DECISION_FEATURES = {
@@ -181,8 +183,10 @@ def passage_features(
                 float(query.qtype is QType.WHEN and ev.date),
                 float(query.qtype is QType.HOW_MANY and weights.matches(ev.near_figure)),
                 float(lead),
-                float(s),
-                s_max - float(s),
+                float(s) * known,
+                (s_max - float(s)) * known,
+                float(s) * (1 - known),
+                (s_max - float(s)) * (1 - known),
             ]
         )
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(PASSAGE_FEATURES))

@@ -19,6 +19,7 @@ import pytest
 from index.build import BuildOptions, BuildReport, update_index
 from index.errors import IndexCorruptError
 from index.lexicon import Lexicon
+from index.second_encoder import SecondEncoder
 from index.store import IndexReader, LocalStore, list_versions
 from retrieval.query import analyse
 from retrieval.search import LiveSearcher, Searcher
@@ -232,6 +233,7 @@ def test_switch_incremental_update_and_pruning(backend: Backend, tmp_path: Path,
     assert (second.added, second.unchanged, second.removed) == (1, 2, 0)
     new_chunks = second.total_chunks - first.total_chunks
     assert second.embedded_chunks == new_chunks > 0  # only the new article was embedded
+    assert backend.open().manifest["second"]["embedded"] == new_chunks  # and given a second-encoder vector; the rest copied
     after = Searcher(backend.open(), embedder)
     words[second.version] = lexicon_words(after.version)
     lexicon = after.version.manifest["lexicon"]  # only the words the new article brought were embedded
@@ -409,6 +411,17 @@ def test_a_damaged_qdrant_version_costs_a_full_rebuild_not_the_update(tmp_path: 
     assert second.switched and "cannot be reused" in (second.full_rebuild_reason or "")
     assert second.embedded_chunks == second.total_chunks  # nothing copied from the damaged version
     assert Searcher(backend.open(), embedder).answer("بكم رفع البنك المركزي سعر الفائدة؟", k=1).found
+
+
+def test_both_backends_store_each_chunks_second_encoder_vector(pair: dict[str, Searcher]) -> None:
+    local, qdrant = pair["local"].version, pair["qdrant"].version
+    rows = list(range(local.n_chunks))
+    assert qdrant.n_chunks == len(rows) > 0
+    stored = {name: v.second_rows(rows) for name, v in (("local", local), ("qdrant", qdrant))}
+    fresh = SecondEncoder().encode([local.chunk_text(r) for r in rows])
+    for name, vecs in stored.items():
+        assert vecs is not None and vecs.shape == fresh.shape, name
+        assert np.max(np.abs(vecs - fresh)) < 2e-3, name  # float16 on both
 
 
 def test_outlets_summary_agrees(pair: dict[str, Searcher]) -> None:

@@ -120,10 +120,12 @@ def test_the_passage_features_carry_the_second_encoders_cosine(tmp_path: Path) -
         assert scored
         q = SecondEncoder().encode([analyse(QUESTIONS[0]).text])[0]
         cos = SecondEncoder().encode([version.chunk_text(c.row) for c in scored]) @ q
-        col, gap = list(PASSAGE_FEATURES).index("second"), list(PASSAGE_FEATURES).index("second_gap")
-        got = np.array([ranking.features[c.row][col] for c in scored])
-        assert np.allclose(got, cos, atol=F16)
-        assert np.allclose([ranking.features[c.row][gap] for c in scored], got.max() - got, atol=1e-9)
+        names = list(PASSAGE_FEATURES)
+        k = ranking.weights.known_share
+        got = np.array([[ranking.features[c.row][names.index(f)] for f in ("second_x_known", "second_gap_x_known", "second_x_cross", "second_gap_x_cross")] for c in scored])
+        assert np.allclose(got[:, 0], cos * k, atol=F16) and np.allclose(got[:, 2], cos * (1 - k), atol=F16)
+        cosine = got[:, 0] + got[:, 2]  # the cosine as scored, split by how much of the question the corpus knows
+        assert np.allclose(got[:, 1] + got[:, 3], cosine.max() - cosine, atol=1e-9)
     finally:
         version.close()
 
