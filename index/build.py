@@ -760,7 +760,7 @@ def _write_sentence_vectors(
     return int(offsets[-1])
 
 
-def _write_second_vectors(tmp: Path, articles: list[Article], plan: _Plan, prev: IndexVersion | None, opts: BuildOptions) -> dict:
+def _write_second_vectors(tmp: Path, articles: list[Article], plan: _Plan, prev: IndexVersion | None) -> dict:
     """second.npy: each chunk's vector from the second encoder (index/second_encoder.py), reused rows copied from the
     previous version when it stored the same encoder's, the others encoded here (~14 ms a chunk)."""
     encoder = shared_encoder()
@@ -861,7 +861,7 @@ def _write_version(
     all_chunks = [c for cs in chunks_per_article for c in cs]
     chunk_article = np.array([i for i, cs in enumerate(chunks_per_article) for _ in cs], dtype=np.int32)
     np.save(tmp / "chunk_article.npy", chunk_article)
-    second = _write_second_vectors(tmp, articles, plan, prev, opts)
+    second = _write_second_vectors(tmp, articles, plan, prev)
 
     if all_chunks:
         retriever = bm25s.BM25()

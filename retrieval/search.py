@@ -441,7 +441,7 @@ class Searcher:
         return (stored if stored is not None else self._encoded_second(rows)) @ qvec
 
     def _encoded_second(self, rows: Sequence[int]) -> np.ndarray:
-        """Second-encoder vectors of chunks whose index stores none (built before them, or on Qdrant), cached."""
+        """Second-encoder vectors of chunks whose index stores none (built before them), encoded once and cached."""
         found = {r: v for r in dict.fromkeys(rows) if (v := self._second_cache.get(r)) is not None}
         missing = [r for r in dict.fromkeys(rows) if r not in found]
         if missing:
