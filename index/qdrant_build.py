@@ -49,7 +49,7 @@ from index.errors import IndexCorruptError, NewsqaError
 from index.lexicon import Lexicon, build_lexicon
 from index.ray_embed import ray_session
 from index.qdrant_store import LEXICON_VECTOR, QdrantStore, QdrantVersion, epoch_minutes
-from index.second_encoder import BATCH as SECOND_BATCH, shared_encoder
+from index.second_encoder import shared_encoder
 from index.sparse import B, K1, document_vector
 from index.store import FORMAT_VERSION
 
@@ -295,11 +295,8 @@ def _second_vectors(
     kept_have = second_name(prev) == encoder.name
     rows = [row for row, (kind, _) in enumerate(plan.sources) if kind == "new" or not kept_have]
     started = time.perf_counter()
-    out: dict[int, np.ndarray] = {}
-    for start in range(0, len(rows), SECOND_BATCH):
-        batch = rows[start : start + SECOND_BATCH]
-        texts = [articles[chunk_rows[r][0]].body[chunk_rows[r][1].start : chunk_rows[r][1].end] for r in batch]
-        out.update(zip(batch, encoder.encode(texts)))
+    texts = [articles[chunk_rows[r][0]].body[chunk_rows[r][1].start : chunk_rows[r][1].end] for r in rows]
+    out = dict(zip(rows, encoder.encode(texts)))  # held like the new chunks' e5 vectors until the points are written
     return out, {"encoder": encoder.name, "dim": encoder.dim, "embedded": len(rows), "seconds": round(time.perf_counter() - started, 2)}
 
 

