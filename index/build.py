@@ -762,17 +762,18 @@ def _write_sentence_vectors(
 
 def _write_second_vectors(tmp: Path, articles: list[Article], plan: _Plan, prev: IndexVersion | None) -> dict:
     """second.npy: each chunk's vector from the second encoder (index/second_encoder.py), reused rows copied from the
-    previous version when it stored the same encoder's, the others encoded here (~14 ms a chunk)."""
+    previous version when it stored the same encoder's, the others encoded here (~12 ms a chunk)."""
     encoder = shared_encoder()
     texts = [article.body[c.start : c.end] for cs, article in zip(plan.chunks_per_article, articles) for c in cs]
     out = np.lib.format.open_memmap(tmp / SECOND_FILE, mode="w+", dtype=np.float16, shape=(len(texts), encoder.dim))
-    previous = prev.second_vectors() if prev is not None and second_name(prev) == encoder.name else None
-    todo: list[int] = []
-    for row, (kind, ref) in enumerate(plan.sources):
-        if kind == "prev" and previous is not None:
-            out[row] = previous[ref : ref + 1][0]
-        else:
-            todo.append(row)
+    todo = second_rows_to_encode(plan, prev)
+    if len(todo) < len(texts):  # the rest are kept rows of a previous version that stores this encoder's
+        previous = prev.second_vectors() if prev is not None else None
+        assert previous is not None, "kept rows without stored second-encoder vectors"
+        pending = set(todo)
+        for row, (_, ref) in enumerate(plan.sources):
+            if row not in pending:
+                out[row] = previous[ref : ref + 1][0]
     started = time.perf_counter()
     for start in range(0, len(todo), SECOND_BATCH):
         rows = todo[start : start + SECOND_BATCH]
@@ -780,6 +781,13 @@ def _write_second_vectors(tmp: Path, articles: list[Article], plan: _Plan, prev:
     out.flush()
     del out
     return {"encoder": encoder.name, "dim": encoder.dim, "embedded": len(todo), "seconds": round(time.perf_counter() - started, 2)}
+
+
+def second_rows_to_encode(plan: _Plan, prev: _Versioned | None) -> list[int]:
+    """Rows whose second-encoder vector must be encoded: new chunks, and kept ones when the previous version stored
+    none of this encoder's (the local and Qdrant builds alike)."""
+    kept_have = second_name(prev) == SECOND_NAME
+    return [row for row, (kind, _) in enumerate(plan.sources) if kind == "new" or not kept_have]
 
 
 def second_name(prev: _Versioned | None) -> str | None:

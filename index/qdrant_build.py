@@ -37,7 +37,7 @@ from index.build import (
     encode_texts,
     lexicon_wanted,
     plan_changes,
-    second_name,
+    second_rows_to_encode,
     second_wanted,
     sentence_method,
     split_rows,
@@ -292,8 +292,7 @@ def _second_vectors(
     """Second-encoder vectors by row for the chunks that need one: new chunks, and kept ones whose previous version
     stored none; with the manifest's record of them."""
     encoder = shared_encoder()
-    kept_have = second_name(prev) == encoder.name
-    rows = [row for row, (kind, _) in enumerate(plan.sources) if kind == "new" or not kept_have]
+    rows = second_rows_to_encode(plan, prev)
     started = time.perf_counter()
     texts = [articles[chunk_rows[r][0]].body[chunk_rows[r][1].start : chunk_rows[r][1].end] for r in rows]
     out = dict(zip(rows, encoder.encode(texts)))  # held like the new chunks' e5 vectors until the points are written

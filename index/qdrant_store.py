@@ -369,8 +369,11 @@ class QdrantVersion:
         """The stored second-encoder vectors of these chunk rows (index/second_encoder.py), None when the build stored none."""
         if not self.manifest.get("second"):
             return None
-        got = {int(p.id): p.vector for p in self.client.retrieve(self.chunks, [int(r) for r in dict.fromkeys(rows)], with_vectors=["second"])}
-        return np.array([(got.get(int(r)) or {})["second"] for r in rows], dtype=np.float32).reshape(len(rows), int(self.manifest["second"]["dim"]))
+        got = {int(p.id): (p.vector or {}).get("second") for p in self.client.retrieve(self.chunks, [int(r) for r in dict.fromkeys(rows)], with_vectors=["second"])}
+        missing = [int(r) for r in rows if got.get(int(r)) is None]
+        if missing:
+            raise IndexCorruptError(f"{self.store.where} {self.name}: chunk {missing[0]} has no second-encoder vector ({len(missing)} of {len(rows)})")
+        return np.array([got[int(r)] for r in rows], dtype=np.float32).reshape(len(rows), int(self.manifest["second"]["dim"]))
 
     def lexicon(self) -> QdrantLexicon | None:
         """The corpus's words with their vectors (index/lexicon.py) in the version's lexicon collection, None when the
