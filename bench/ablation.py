@@ -9,7 +9,8 @@ ranks by fusion alone (the passage model then only feeds the decision): within n
 ranking, but the decision's margin on off-topic questions is thinner, so ranking stays fitted.
 Row 6 turns the cross-lingual terms off (retrieval/translate.py), scored with the weights fitted without them.
 Row 7 turns language centring off (retrieval/centring.py), scored with the shipped weights.
-Columns: MRR@10 / ansR@5 / quoteR@3 per dataset, language and half.
+Columns: MRR@10 / ansR@5 / quoteR@3 per dataset, language and half, then in brackets what quoteR@3 is made of:
+the share of questions answered (not declined) and quoteR@3 among those (a declined question counts as a miss).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def main() -> int:
                         searcher.config = replace(base, **changes)
                         searcher.params = base_params if searcher.config.translate else shipped_params(backend, False)
                         m = evaluate(searcher, qs, ["fused"], qv, dataset.passage_level)["fused"]
-                        table[label].append(f"{m['MRR@10']:.3f} / {m['ansR@5']:.3f} / {m['quoteR@3']:.3f}")
+                        shown = "–" if m["quoteR@3|answered"] is None else f"{m['quoteR@3|answered']:.3f}"
+                        table[label].append(f"{m['MRR@10']:.3f} / {m['ansR@5']:.3f} / {m['quoteR@3']:.3f} ({m['answered']:.3f}, {shown})")
                     searcher.config, searcher.params = base, base_params
     print("| change | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))

@@ -214,6 +214,8 @@ class _Tally:
     n_gold: int = 0
     quote_hits: int = 0
     first_quote_hits: int = 0
+    answered: int = 0  # questions the no-answer decision let through (quotes shown)
+    answered_quote_hits: int = 0
     quote_chars: list[int] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
     embed_ms: float = 0.0
@@ -227,6 +229,8 @@ class _Tally:
             "MRR@10": round(self.rr / self.n_gold, 4) if self.n_gold else None,
             "quoteR@3": round(self.quote_hits / n, 4),
             "quoteR@1": round(self.first_quote_hits / n, 4),
+            "answered": round(self.answered / n, 4),
+            "quoteR@3|answered": round(self.answered_quote_hits / self.answered, 4) if self.answered else None,
             "quote_chars_mean": round(float(np.mean(self.quote_chars)), 1) if self.quote_chars else 0.0,
             "quote_chars_max": int(max(self.quote_chars)) if self.quote_chars else 0,
             "latency_ms_mean": round(float(lat.mean()), 2),
@@ -314,6 +318,9 @@ def evaluate(
             hit = any(contains_answer(x, q.answers) for x in quotes)
             tally.quote_hits += hit
             tally.first_quote_hits += bool(quotes) and contains_answer(quotes[0], q.answers)
+            if answer.declined is None:
+                tally.answered += 1
+                tally.answered_quote_hits += hit
             if per_question:
                 rows.append(
                     {

@@ -140,7 +140,7 @@ def test_ablation_prints_one_row_per_stage_on_the_shipped_slice(tmp_path: Path, 
     assert re.search(r"^cpu: .+, (avx512_vnni|avx_vnni|avx512f|avx2|none of avx2/avx512)$", proc.stdout, re.M), proc.stdout[:600]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and not line.startswith("| change")]
     assert len(rows) == 7, proc.stdout  # one per stage, one without the cross-lingual terms, one without centring
-    cell = rf"{NUMBER} / {NUMBER} / {NUMBER}"
+    cell = rf"{NUMBER} / {NUMBER} / {NUMBER} \({NUMBER}, ({NUMBER}|–)\)"  # + answered share, quoteR@3 among them
     assert all(len(re.findall(cell, row)) == 4 for row in rows), rows  # ar and en questions, halves A and B
 
 

@@ -27,7 +27,8 @@ from retrieval.evaluate import (
 from retrieval.search import SearchConfig, Searcher
 
 TINY = Path(__file__).resolve().parent / "data" / "eval-tiny"
-METRICS = {"n", "ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quoteR@1", "quote_chars_mean", "quote_chars_max", "latency_ms_mean", "latency_ms_p95", "embed_ms_mean"}
+METRICS = {"n", "ansR@1", "ansR@5", "ansR@20", "MRR@10", "quoteR@3", "quoteR@1", "quote_chars_mean", "quote_chars_max", "latency_ms_mean", "latency_ms_p95", "embed_ms_mean",
+           "answered", "quoteR@3|answered"}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,11 @@ def test_eval_failures_lists_missed_questions(tmp_path: Path, models_dir: Path, 
     rows = {r["id"]: r for r in data["questions"]}
     assert len(rows) == 5 and sum(not r["quote_hit"] for r in rows.values()) == 1
     assert all({"question", "answers", "quotes", "gold_rank", "declined"} <= set(r) for r in rows.values())
+    # the two figures quoteR@3 splits into: how often the decision answers, and how often what it quotes holds the answer
+    shown = [r for r in rows.values() if r["declined"] is None]
+    assert data["fused"]["answered"] == pytest.approx(len(shown) / 5, abs=1e-4)
+    assert data["fused"]["quoteR@3|answered"] == pytest.approx(sum(r["quote_hit"] for r in shown) / len(shown), abs=1e-4)
+    assert data["fused"]["quoteR@3"] == pytest.approx(data["fused"]["answered"] * data["fused"]["quoteR@3|answered"], abs=1e-3)
 
 
 def test_eval_bad_dataset_names_file(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
