@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -12,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.build import BuildOptions, update_index
-from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder, local_model_dir
+from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 from index.store import open_current
 from retrieval.search import SearchConfig, Searcher
 
@@ -46,22 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """Where the real e5 model lives: NEWSQA_MODELS_DIR, else the test data home's models/, provisioned once."""
-    root = Path(os.environ.get("NEWSQA_MODELS_DIR") or Path(os.environ["NEWSQA_HOME"]) / "models")
-    target = local_model_dir(DEFAULT_MODEL, root)
-    lock_path = Path(tempfile.gettempdir()) / f"newsqa-test-provision-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]}.lock"
-    with open(lock_path, "w") as lock:  # pytest -n: one worker provisions, the others wait for it
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "modules.json").is_file():
-            from index.provision import provision_e5_small
+    from tests.models import ensure_models
 
-            provision_e5_small(target)
-        from index.embedder import onnx_export_missing
-
-        if onnx_export_missing(str(target)) is not None:  # the default backend (onnx), as provision writes it
-            from index.onnx_backend import export_onnx
-
-            export_onnx(target)
-    return root
+    return ensure_models(Path(os.environ.get("NEWSQA_MODELS_DIR") or Path(os.environ["NEWSQA_HOME"]) / "models"))
 
 
 @pytest.fixture(scope="session")
