@@ -15,7 +15,7 @@ and the projected time for 100,000 articles on this machine.
 
     python bench/build_throughput.py                                  # 2,000 articles (~25 min on 2 cores)
     python bench/build_throughput.py --articles 500 --baseline-articles 100
-    python bench/build_throughput.py --smoke                          # 6 articles
+    python bench/build_throughput.py --smoke                          # 3 articles
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=2000, help="news-length articles generated for the run")
     ap.add_argument("--baseline-articles", type=int, default=200, help="of them, how many today's slow default builds")
-    ap.add_argument("--smoke", action="store_true", help="6 articles")
+    ap.add_argument("--smoke", action="store_true", help="3 articles (today's default builds 1)")
     args = ap.parse_args()
     if args.smoke:
-        args.articles, args.baseline_articles = 6, 2
+        args.articles, args.baseline_articles = 3, 1
     quiet()
     header("index build throughput: today's default vs the new default vs raw encode", args.smoke)
     from corpusgen import news_sentences, write_news_corpus

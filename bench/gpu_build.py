@@ -107,10 +107,10 @@ def main() -> int:
                     help="at the end, limit this process to so many GiB of the GPU and encode the longest chunks in "
                          "batches of 1,024: the out-of-memory fallback on real hardware (0: skip)")
     ap.add_argument("--build-only", action="store_true", help="skip the batch-size sweep and the quality comparison")
-    ap.add_argument("--smoke", action="store_true", help="6 articles (with --device cpu: a dry run of every step)")
+    ap.add_argument("--smoke", action="store_true", help="2 articles (with --device cpu: a dry run of every step)")
     args = ap.parse_args()
     if args.smoke:
-        args.articles, args.cpu_sample = 6, 8
+        args.articles, args.cpu_sample = 2, 8
     quiet()
     header("building on a GPU: encode, fp16 vs fp32, full build", args.smoke)
     import numpy as np

@@ -224,7 +224,7 @@ def test_a_qdrant_build_on_ray_answers_as_the_plain_one(
         lexicon = json.loads(capsys.readouterr().out)["lexicon"]  # written on Ray's path too
         lexicons[name] = {k: lexicon[k] for k in ("count", "embedded")}  # (its seconds differ)
         got[name] = []
-        for q in QUESTIONS:
+        for q in QUESTIONS[:2]:  # one Arabic, one English (all four are compared on the local backend above)
             assert main(["ask", q, "--json", "--index-dir", index_dir]) == 0
             got[name].append([(h["article_id"], h["quote"]) for h in json.loads(capsys.readouterr().out)["hits"]])
     assert all(got["plain"]) and got["plain"] == got["ray"]
