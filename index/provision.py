@@ -13,6 +13,7 @@ import shutil
 import struct
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -322,3 +323,36 @@ def provision_e5_small(out_dir: Path, source: Path | None = None, fp16: bool = F
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def provision_model(target: Path, force: bool = False, onnx: bool = True, say: Callable[[str], None] = print) -> Path:
+    """The default model at `target` and its ONNX copies (the default backend), each made only where missing or stale.
+
+    One routine for `newsqa model provision` and the tests' own copy, so the tests run on what users get."""
+    from index.embedder import DEFAULT_MODEL, onnx_export_missing
+
+    if (target / "modules.json").is_file() and not force:
+        say(f"model already provisioned at {target}")
+        for config in upgrade_tokenizer_config(target):
+            say(f"updated {config}: the tokenizer now normalises text as the model expects (NFKC, bidi marks "
+                f"dropped); the next `newsqa index update` re-embeds every article")
+    else:
+        provision_e5_small(target)
+        say(f"wrote {DEFAULT_MODEL} to {target}")
+    if not onnx:
+        return target
+    from index.onnx_backend import INT8_RECIPE, export_onnx, int8_outdated, int8_recipe, onnx_dir_for, requantize
+
+    folder = onnx_dir_for(target)
+    if force or onnx_export_missing(str(target)) is not None:
+        say(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {folder} ...")
+        export_onnx(target)
+        say(f"wrote {folder}")
+    elif int8_outdated(folder):
+        say(f"the int8 copy in {folder} was made by an earlier recipe ({int8_recipe(folder) or 'unrecorded'}): quantising it "
+            f"again (recipe {INT8_RECIPE}: 7-bit weights, accurate on CPUs without VNNI too) ...")
+        requantize(folder)
+        say(f"wrote {folder / 'onnx'}")
+    else:
+        say(f"ONNX copy already at {folder}")
+    return target

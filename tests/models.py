@@ -18,21 +18,15 @@ from pathlib import Path
 
 def ensure_models(root: Path) -> Path:
     """Provision multilingual-e5-small (and its ONNX export) under `root` unless there; safe across processes."""
-    from index.embedder import DEFAULT_MODEL, local_model_dir, onnx_export_missing
+    from index.embedder import DEFAULT_MODEL, local_model_dir
+    from index.provision import provision_model
 
     target = local_model_dir(DEFAULT_MODEL, root)
     key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
     lock_path = Path(tempfile.gettempdir()) / f"newsqa-test-provision-{key}.lock"
     with open(lock_path, "w") as lock:  # pytest -n, or this module in the background: one provisions, the rest wait
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "modules.json").is_file():
-            from index.provision import provision_e5_small
-
-            provision_e5_small(target)
-        if onnx_export_missing(str(target)) is not None:  # the default backend (onnx), as provision writes it
-            from index.onnx_backend import export_onnx
-
-            export_onnx(target)
+        provision_model(target, say=lambda _: None)  # what `newsqa model provision --words 0` does
     return root
 
 

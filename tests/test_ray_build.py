@@ -208,18 +208,22 @@ def test_an_unreachable_cluster_is_said_within_seconds() -> None:
 
 
 def test_a_qdrant_build_on_ray_answers_as_the_plain_one(
-    ray_instance, tmp_path: Path, combined_corpus: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys  # noqa: ANN001
+    builds, tmp_path: Path, models_dir: Path, combined_corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys  # noqa: ANN001
 ) -> None:
+    """Built on Ray into Qdrant (its local mode) by the CLI, it answers as the module's plain build on local files does.
+
+    (The two backends give the same answers from the same build: tests/test_backends.py.)"""
     import json
 
     pytest.importorskip("qdrant_client")
-    monkeypatch.setenv("NEWSQA_BACKEND", "qdrant")  # Qdrant's local mode, in each index folder
     monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
+    on_ray = str(tmp_path / "ray")
+    monkeypatch.setenv("NEWSQA_BACKEND", "qdrant")
+    assert main(["index", "build", "--ray", "--no-progress", "--corpus", str(combined_corpus), "--index-dir", on_ray]) == 0
+    capsys.readouterr()
     got, lexicons = {}, {}
-    for name, flags in (("plain", []), ("ray", ["--ray"])):
-        index_dir = str(tmp_path / name)
-        assert main(["index", "build", *flags, "--no-progress", "--corpus", str(combined_corpus), "--index-dir", index_dir]) == 0
-        capsys.readouterr()
+    for name, index_dir, backend in (("ray", on_ray, "qdrant"), ("plain", str(builds[0]), "local")):
+        monkeypatch.setenv("NEWSQA_BACKEND", backend)
         assert main(["index", "status", "--json", "--index-dir", index_dir]) == 0
         lexicon = json.loads(capsys.readouterr().out)["lexicon"]  # written on Ray's path too
         lexicons[name] = {k: lexicon[k] for k in ("count", "embedded")}  # (its seconds differ)
