@@ -341,18 +341,23 @@ def provision_model(target: Path, force: bool = False, onnx: bool = True, say: C
         say(f"wrote {DEFAULT_MODEL} to {target}")
     if not onnx:
         return target
-    from index.onnx_backend import INT8_RECIPE, export_onnx, int8_outdated, int8_recipe, onnx_dir_for, requantize
+    from index.onnx_backend import (FP32_FILE, INT8_FILE, INT8_RECIPE, export_onnx, int8_outdated, int8_recipe, onnx_dir_for,
+                                    requantize, store_external)
 
     folder = onnx_dir_for(target)
     if force or onnx_export_missing(str(target)) is not None:
         say(f"exporting the ONNX copy (the default backend) and its int8 quantisation to {folder} ...")
         export_onnx(target)
         say(f"wrote {folder}")
-    elif int8_outdated(folder):
+        return target
+    if int8_outdated(folder):
         say(f"the int8 copy in {folder} was made by an earlier recipe ({int8_recipe(folder) or 'unrecorded'}): quantising it "
             f"again (recipe {INT8_RECIPE}: 7-bit weights, accurate on CPUs without VNNI too) ...")
         requantize(folder)
         say(f"wrote {folder / 'onnx'}")
+    moved = [name for name in (FP32_FILE, INT8_FILE) if (folder / name).is_file() and store_external(folder / name)]
+    if moved:  # a copy exported before the weights were kept apart: the same model, opened in a fraction of a second
+        say(f"moved the weights of {', '.join(moved)} in {folder} beside their graphs (each opens in ~0.1 s instead of ~2 s)")
     else:
         say(f"ONNX copy already at {folder}")
     return target

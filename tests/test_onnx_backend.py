@@ -15,7 +15,8 @@ import pytest
 
 from index.embedder import SentenceTransformerEmbedder, encode_questions, local_model_dir
 from index.errors import ModelNotFoundError
-from index.onnx_backend import FP32_FILE, INT8_FILE, INT8_RECIPE, export_onnx, int8_recipe, onnx_dir_for
+from index.onnx_backend import (FP32_FILE, INT8_FILE, INT8_RECIPE, OnnxEncoder, data_file, export_onnx, int8_recipe,
+                                onnx_dir_for, store_external)
 
 TEXTS = ["كيف يستخدم تنظيم داعش الإنترنت؟", "رفع البنك المركزي سعر الفائدة ربع نقطة مئوية.", "short English text", "ب" * 300]
 
@@ -54,7 +55,36 @@ def test_export_writes_fp32_and_int8_beside_the_model(tiny_model: Path) -> None:
     folder = onnx_dir_for(tiny_model)
     assert folder == tiny_model.parent / "tiny-e5-onnx"
     assert (folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()
-    assert (folder / INT8_FILE).stat().st_size < (folder / FP32_FILE).stat().st_size
+    # each file's weights beside its graph, so ONNX Runtime maps them instead of parsing one big protobuf message
+    for name in (FP32_FILE, INT8_FILE):
+        assert data_file(folder / name).stat().st_size > 100 * (folder / name).stat().st_size, name
+    assert data_file(folder / INT8_FILE).stat().st_size < data_file(folder / FP32_FILE).stat().st_size
+
+
+def test_a_copy_exported_as_one_file_is_split_by_provision_and_gives_the_same_vectors(tiny_model: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from index.provision import provision_model
+
+    models = tmp_path / "models"
+    copy_models(tiny_model, models)
+    folder = models / "tiny-e5-onnx"
+    for name in (FP32_FILE, INT8_FILE):  # as exports were written before: the weights inside the graph's file
+        onnx.save_model(onnx.load(str(folder / name)), str(folder / name))
+        data_file(folder / name).unlink()
+    before = {name: OnnxEncoder(folder, int8=name == INT8_FILE).encode(TEXTS) for name in (FP32_FILE, INT8_FILE)}
+
+    said: list[str] = []
+    provision_model(models / "tiny-e5", say=said.append)
+    assert any("moved the weights of onnx/model.onnx, onnx/model_qint8.onnx" in line for line in said), said
+    for name in (FP32_FILE, INT8_FILE):
+        assert data_file(folder / name).is_file() and (folder / name).stat().st_size < 1_000_000
+        assert data_file(folder / name).stat().st_mode & 0o777 == (folder / name).stat().st_mode & 0o777  # not owner-only
+        np.testing.assert_array_equal(OnnxEncoder(folder, int8=name == INT8_FILE).encode(TEXTS), before[name])
+        assert not store_external(folder / name)  # split already: nothing to do
+    said.clear()
+    provision_model(models / "tiny-e5", say=said.append)
+    assert said[-1] == f"ONNX copy already at {folder}"
 
 
 def test_onnx_vectors_match_torch_and_int8_stays_close(tiny_model: Path) -> None:
