@@ -203,6 +203,14 @@ def test_second_encoder_speed_prints_both_tokenizers_and_that_they_agree() -> No
 
 
 @pytest.mark.timeout(200)
+def test_onnx_load_prints_both_ways_and_that_the_vectors_agree() -> None:
+    out = run_bench("onnx_load.py")
+    for way in ("weights apart", "one file"):
+        assert re.search(rf"^int8 +{way} *: open median +{NUMBER} s +process CPU +{NUMBER} s +peak RSS +{NUMBER} MB", out, re.M), (way, out)
+    assert re.search(rf"int8 +ratio one file / weights apart, open: {NUMBER}x +same vector: True", out), out
+
+
+@pytest.mark.timeout(200)
 def test_one_shot_prints_both_ways_the_ratio_and_that_the_answers_agree(built_index: Path) -> None:
     out = run_bench("one_shot.py", "--index-dir", str(built_index))
     for name in ("as shipped", "transformers first"):
