@@ -108,10 +108,13 @@ class PieceTokenizer:
         """Ids of one text, as the package's backend asks for them."""
         if out_type is not int or not isinstance(text, str):
             raise TypeError("PieceTokenizer.encode takes one text and gives ids")
-        ids, pieces = self._sp.encode(text), self._sp.encode(text, out_type=str)
+        ids = self._sp.encode(text)
         out = [_BOS] if add_bos else []
-        for i, piece in zip(ids, pieces, strict=True):
-            out.extend([_UNK] * len(piece) if i == _UNK else [i])
+        if _UNK in ids:  # the pieces are read only where a run of unknown characters must be counted out
+            for i, piece in zip(ids, self._sp.encode(text, out_type=str), strict=True):
+                out.extend([_UNK] * len(piece) if i == _UNK else [i])
+        else:
+            out.extend(ids)
         if not ids:
             out.append(_UNK)  # nothing left after normalisation: one unknown id, as the package gives
         if add_eos:
