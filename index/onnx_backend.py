@@ -95,7 +95,6 @@ def export_onnx(model_dir: Path, out_dir: Path | None = None, quantize: bool = T
     if quantize:
         quantize_int8(fp32, out_dir / INT8_FILE)
         store_external(out_dir / INT8_FILE)
-    store_external(fp32)
     record: dict[str, object] = {"source": str(model_dir), "files": [FP32_FILE] + ([INT8_FILE] if quantize else [])}
     if quantize:
         record["int8_recipe"] = INT8_RECIPE
@@ -148,41 +147,45 @@ def store_external(path: Path) -> bool:
     """Move a model file's weights out of its graph into `<file>.data` beside it, in place; the same model.
 
     ONNX Runtime then reads the weights as they lie instead of parsing them out of one ~450 MB protobuf message: a
-    process opens the model ~2 s sooner and peaks at about half the memory (bench/onnx_load.py). The data is
-    written under a temporary name, then the graph that names it; the single file is replaced last, so a crash leaves
-    it whole. Returns whether anything changed (False: the weights were apart already).
+    process opens the model ~2 s sooner and peaks at about half the memory (bench/onnx_load.py). Returns whether
+    anything changed (False: the weights were apart already).
     """
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         return False
-    data = data_file(path)
-    tmp_graph, tmp_data = path.with_name(path.name + ".tmp"), data.with_name(data.name + ".tmp")
-    onnx.save_model(model, str(tmp_graph), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=tmp_data.name, size_threshold=1024)
-    del model
-    graph = onnx.load(str(tmp_graph), load_external_data=False)  # the graph names its data file: its final name
-    for tensor in graph.graph.initializer:
-        for entry in tensor.external_data:
-            if entry.key == "location":
-                entry.value = data.name
-    onnx.save_model(graph, str(tmp_graph))
-    tmp_data.chmod(path.stat().st_mode & 0o777)  # onnx writes it owner-only: readable by whoever could read the model
-    tmp_data.replace(data)
-    tmp_graph.replace(path)
+    save_external(model, path)
     return True
 
 
+def save_external(model, path: Path) -> None:  # noqa: ANN001 - an onnx ModelProto
+    """Write `model` to `path` (a file of its own weights, or none yet) with its weights in `<file>.data` beside it.
+
+    Only the single file's own graph is replaced, last: until then a crash leaves whatever was at `path` whole, since
+    no graph there names the data file.
+    """
+    import onnx
+
+    data = data_file(path)
+    tmp_graph = path.with_name(path.name + ".tmp")
+    data.unlink(missing_ok=True)  # one left by an earlier export: onnx would append to it
+    onnx.save_model(model, str(tmp_graph), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=1024)
+    if path.exists():  # onnx writes the data owner-only: readable by whoever could read the model
+        data.chmod(path.stat().st_mode & 0o777)
+    tmp_graph.replace(path)
+
+
 def optimize_graph(path: Path, config) -> None:  # noqa: ANN001 - a transformers config
-    """Fuse attention, GELU and layer norms with ONNX Runtime's transformer optimiser (in place)."""
+    """Fuse attention, GELU and layer norms with ONNX Runtime's transformer optimiser (in place, weights apart)."""
     from onnxruntime.transformers import optimizer
 
     model = optimizer.optimize_model(
         str(path), model_type="bert", num_heads=int(config.num_attention_heads), hidden_size=int(config.hidden_size)
     )
     log.info("ONNX fusions: %s", model.get_fused_operator_statistics())
-    model.save_model_to_file(str(path))
+    save_external(model.model, path)  # written once, its weights apart (store_external)
 
 
 def quantize_int8(src: Path, dst: Path) -> Path:
