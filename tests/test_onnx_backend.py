@@ -87,6 +87,17 @@ def test_a_copy_exported_as_one_file_is_split_by_provision_and_gives_the_same_ve
     assert said[-1] == f"ONNX copy already at {folder}"
 
 
+def test_exporting_again_over_a_copy_rewrites_its_data_files_instead_of_growing_them(tiny_model: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    copy_models(tiny_model, models)
+    folder = models / "tiny-e5-onnx"
+    sizes = {name: data_file(folder / name).stat().st_size for name in (FP32_FILE, INT8_FILE)}
+    before = OnnxEncoder(folder).encode(TEXTS)
+    export_onnx(models / "tiny-e5")  # the data files from the first export are still there
+    assert {name: data_file(folder / name).stat().st_size for name in (FP32_FILE, INT8_FILE)} == sizes
+    np.testing.assert_array_equal(OnnxEncoder(folder).encode(TEXTS), before)
+
+
 def test_onnx_vectors_match_torch_and_int8_stays_close(tiny_model: Path) -> None:
     torch_e = SentenceTransformerEmbedder("tiny-e5", models_dir=tiny_model.parent, backend="torch")
     torch_e.model  # noqa: B018 - loads e5's prompts from the copied config
