@@ -10,7 +10,7 @@ and the ratios ray / plain, plus the largest difference between the two builds' 
 
     python bench/ray_build.py                    # 200 articles
     python bench/ray_build.py --articles 1000 --cpus 2
-    python bench/ray_build.py --smoke            # 3 articles
+    python bench/ray_build.py --smoke            # 1 article
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=200, help="news-length articles generated for the run")
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the warm Ray instance (one worker, one thread each)")
-    ap.add_argument("--smoke", action="store_true", help="3 articles")
+    ap.add_argument("--smoke", action="store_true", help="1 article")
     args = ap.parse_args()
     if args.smoke:
-        args.articles = 3
+        args.articles = 1
     quiet()
     header("index build: plain vs embedding on a local Ray instance", args.smoke)
     import numpy as np

@@ -104,17 +104,19 @@ class BotSearch:
         self.store = store
         self.top_k = top_k
 
-    def page(self, question: str | Ask, lang: str, offset: int = 0, qvec: np.ndarray | None = None) -> PageResult:
+    def page(
+        self, question: str | Ask, lang: str, offset: int = 0, qvec: np.ndarray | None = None, second_qvec: np.ndarray | None = None
+    ) -> PageResult:
         """The page of hits starting at `offset`: 📄, 👍/👎, previous/more (and narrowing buttons on the first).
 
         qvec: the vector of the text searched, when the caller has it: for a follow-up, the expanded question
-        (`searched_text`), never the follow-up's own words.
+        (`searched_text`), never the follow-up's own words. second_qvec: that text's vector by the second encoder.
         """
         ask = question if isinstance(question, Ask) else Ask(question)
         searcher = self.live.get()
         k = self.top_k
         answer = searcher.answer(ask.question, k=k + 1, offset=offset, filters=ask.filters, context=ask.context,
-                                 qvec=qvec)
+                                 qvec=qvec, second_qvec=second_qvec)
         note = ask.note_html(lang)
         if not answer.hits:
             return PageResult(found=answer.found, version=answer.version, declined=answer.declined, note=note)

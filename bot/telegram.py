@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 from telegram import (
     BotCommand,
     BotCommandScopeDefault,
@@ -51,7 +52,7 @@ from bot.render import pack
 from bot.searching import BotSearch, PageResult, SerialEmbedder
 from bot.texts import AR, EN, language, text
 from index.embedder import Embedder, encode_questions
-from index.second_encoder import shared_encoder
+from index.second_encoder import SecondEncoderError, shared_encoder
 from index.errors import NewsqaError
 from index.words import word_table_of
 from retrieval.batching import BatchingEmbedder, QueryBatcher
@@ -155,6 +156,13 @@ class NewsBot:
         )
         # What the searcher itself encodes (an English question's words, inline queries) joins the same batches
         # and cache.
+        # The second encoder's question vectors are batched the same way, on a thread of their own: one call for 8
+        # questions costs about what 3 single ones do, and single calls queue behind its lock (BENCH.md).
+        self.second_batcher = (
+            QueryBatcher(None, settings.bot_embed_batch, max_wait=0.0, cache=settings.bot_question_cache,
+                         encode=shared_encoder().encode)
+            if self.batcher is not None else None
+        )
         searching = BatchingEmbedder(embedder, batcher=self.batcher) if self.batcher is not None else embedder
         self.live = live or LiveSearcher(settings.version_store(), searching, settings.search_config())
         self.store = store or CallbackStore(settings.bot_state_path)
@@ -186,8 +194,19 @@ class NewsBot:
         A follow-up is searched as the expanded question, so that is what the batch encodes.
         """
         text_ = searched_text(question.question, question.context) if isinstance(question, Ask) else question
-        qvec = await self.batcher.encode_async(text_) if self.batcher is not None else None
-        return await self.run_sync(self.search.page, question, lang, offset, qvec)
+        if self.batcher is None or self.second_batcher is None:
+            return await self.run_sync(self.search.page, question, lang, offset, None, None)
+        qvec, second = await asyncio.gather(self.batcher.encode_async(text_), self.second_vector(text_))
+        return await self.run_sync(self.search.page, question, lang, offset, qvec, second)
+
+    async def second_vector(self, text_: str) -> np.ndarray | None:
+        """The text's vector by the second encoder from a shared batch; None (the search encodes it, and says
+        what is wrong) when that encoder cannot load."""
+        assert self.second_batcher is not None
+        try:
+            return await self.second_batcher.encode_async(text_)
+        except SecondEncoderError:
+            return None
 
     async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
         """Await work; if it takes longer than `typing_after` seconds the chat shows 'typing…' (refreshed).
@@ -275,8 +294,9 @@ class NewsBot:
         """Let background work finish, then release threads and files."""
         await self.post_stop(app)
         self.executor.shutdown(wait=True)
-        if self.batcher is not None:
-            self.batcher.close()
+        for batcher in (self.batcher, self.second_batcher):
+            if batcher is not None:
+                batcher.close()
         self.store.close()
         self.feedback.close()
         self.conversations.store.close()

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 import numpy as np
@@ -36,8 +36,19 @@ class QueryBatcher:
     cache (`cache` vectors, least recently asked out first), so a question many people ask runs the model once.
     """
 
-    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait: float = 0.002, cache: int = 0) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        max_batch: int = 32,
+        max_wait: float = 0.002,
+        cache: int = 0,
+        encode: Callable[[list[str]], np.ndarray] | None = None,
+    ) -> None:
+        """`encode`, when given, replaces the embedder's question encoding (e.g. the second encoder's, in the bot)."""
+        if embedder is None and encode is None:
+            raise ValueError("QueryBatcher needs an embedder or an encode function")
         self.embedder = embedder
+        self._encode_texts = encode
         self.max_batch = max(1, max_batch)
         self.max_wait = max(0.0, max_wait)
         self.cache_size = max(0, cache)
@@ -112,7 +123,11 @@ class QueryBatcher:
         if not live:
             return
         try:
-            vectors = encode_questions(self.embedder, [q for q, _ in live], batch_size=min(len(live), ENCODE_GROUP))
+            texts = [q for q, _ in live]
+            if self._encode_texts is not None:
+                vectors = self._encode_texts(texts)
+            else:
+                vectors = encode_questions(self.embedder, texts, batch_size=min(len(live), ENCODE_GROUP))  # type: ignore[arg-type]
         except BaseException as exc:  # the askers get the error; the worker keeps serving
             for _, fs in live:
                 for f in fs:

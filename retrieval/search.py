@@ -106,8 +106,12 @@ class Searcher:
         filters: SearchFilters | None = None,
         qvec: np.ndarray | None = None,
         timings: dict[str, float] | None = None,
+        second_qvec: np.ndarray | None = None,
     ) -> Ranking:
-        """Candidates best first: fused, then (in fused mode) re-ranked by the fitted passage model."""
+        """Candidates best first: fused, then (in fused mode) re-ranked by the fitted passage model.
+
+        qvec and second_qvec, when given, are the question's vectors by the model and by the second encoder.
+        """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         timings = timings if timings is not None else {}
@@ -158,7 +162,7 @@ class Searcher:
             head = sorted(cands, key=lambda c: (-c.fused, c.row))[: cfg.scored]
             ranking.evidence = {c.row: self.evidence(c.row) for c in head}
             leads = [self.version.chunk(c.row).ord == 0 for c in head]
-            second = self.second_scores([c.row for c in head], query)
+            second = self.second_scores([c.row for c in head], query, second_qvec)
             x = passage_features(head, [ranking.evidence[c.row] for c in head], leads, query, weights, second)
             for c, p, row in zip(head, self.params.passage.probs(x), x):
                 c.prob = float(p)
@@ -233,11 +237,13 @@ class Searcher:
         offset: int = 0,
         qvec: np.ndarray | None = None,
         context: Context | None = None,
+        second_qvec: np.ndarray | None = None,
     ) -> Answer:
         """Ranked hits with verbatim quotes and sources, or found=False when nothing answers.
 
         With a context (a follow-up question), its words are searched too and its articles come first when
-        they answer. qvec, if given, is the vector of `searched_text(question, context)` (retrieval/context.py).
+        they answer. qvec, if given, is the vector of `searched_text(question, context)` (retrieval/context.py);
+        second_qvec, if given, is that text's vector by the second encoder.
         """
         started = time.perf_counter()
         timings: dict[str, float] = {}
@@ -248,7 +254,7 @@ class Searcher:
         if query.content_free:
             answer.declined = "content-free"
             return answer  # nothing to search for: no search runs
-        ranking = self.rank(query, mode, filters, qvec, timings)
+        ranking = self.rank(query, mode, filters, qvec, timings, second_qvec)
         if follow and context is not None and ranking.candidates:
             self.prefer_context(ranking, question, context)
         t = time.perf_counter()
@@ -433,10 +439,11 @@ class Searcher:
                     self._unit_cache[r] = found[r] = vecs
         return [found[r] for r in rows]  # from this call's view: another thread may clear the cache
 
-    def second_scores(self, rows: Sequence[int], query: Query) -> np.ndarray:
-        """Cosine of the question with each chunk by the second encoder (index/second_encoder.py)."""
-        encoder = shared_encoder()
-        qvec = encoder.encode([query.text])[0]
+    def second_scores(self, rows: Sequence[int], query: Query, qvec: np.ndarray | None = None) -> np.ndarray:
+        """Cosine of the question with each chunk by the second encoder (index/second_encoder.py); qvec: the
+        question's vector by it, when the caller encoded it already (the bot, in shared batches)."""
+        if qvec is None:
+            qvec = shared_encoder().encode([query.text])[0]
         stored = self.version.second_rows(rows)
         return (stored if stored is not None else self._encoded_second(rows)) @ qvec
 

@@ -172,3 +172,42 @@ def test_a_batching_embedder_on_a_shared_batcher_uses_its_cache_and_leaves_it_ru
         again = shared.encode("followers", timeout=60)
         assert shared.cache_hits == 1 and shared.encoded == 2
         np.testing.assert_array_equal(again, words[0])
+
+
+def test_the_second_encoder_batched_gives_its_vectors_one_by_one_in_fewer_calls() -> None:
+    from index.second_encoder import shared_encoder
+
+    encoder = shared_encoder()
+    texts = sorted(set(QUESTIONS))
+    expected = {q: encoder.encode([q])[0] for q in texts}
+    calls: list[int] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        calls.append(len(batch))
+        return encoder.encode(batch)
+
+    with QueryBatcher(None, max_batch=16, max_wait=0.5, encode=encode) as batcher:
+        futures = [batcher.submit(q) for q in texts]  # queued before the worker's wait for more is over
+        got = [f.result(60) for f in futures]
+    assert calls == [len(texts)]  # one call for all of them
+    for q, v in zip(texts, got):
+        np.testing.assert_allclose(v, expected[q], atol=2e-5)
+
+
+def test_a_searcher_given_the_second_encoders_vector_answers_as_when_it_encodes_it(searcher) -> None:  # noqa: ANN001
+    from index.second_encoder import shared_encoder
+
+    moved = 0
+    for q in QUESTIONS[:8]:
+        own = searcher.answer(q)
+        vec = shared_encoder().encode([q])[0]
+        given = searcher.answer(q, second_qvec=vec)
+        assert [(h.source.article_id, h.quote.text) for h in given.hits] == [(h.source.article_id, h.quote.text) for h in own.hits]
+        assert given.probability == pytest.approx(own.probability)
+        moved += searcher.answer(q, second_qvec=-vec).probability != pytest.approx(own.probability)
+    assert moved  # the vector given is the one scored with, not encoded again
+
+
+def test_a_batcher_needs_an_embedder_or_an_encode_function() -> None:
+    with pytest.raises(ValueError, match="embedder or an encode function"):
+        QueryBatcher(None)

@@ -12,6 +12,7 @@ import pytest
 from bot.render import MESSAGE_LIMIT, article_messages, render_page, tg_len
 from bot.texts import AR, EN, text
 from index.embedder import encode_questions
+from index.second_encoder import shared_encoder
 from retrieval.search import Searcher
 from retrieval.types import Source
 from tests.bot_harness import OPERATOR_ID, bot_settings, running_bot, visible_text
@@ -306,10 +307,10 @@ async def test_a_failing_handler_is_reported_and_others_still_answered(api, sett
     async with running_bot(settings, embedder) as newsbot:
         real_page = newsbot.search.page
 
-        def page(question, lang, offset=0, qvec=None):
+        def page(question, lang, offset=0, qvec=None, second_qvec=None):
             if question == "boom":
                 raise RuntimeError("index exploded")
-            return real_page(question, lang, offset, qvec)
+            return real_page(question, lang, offset, qvec, second_qvec)
 
         newsbot.search.page = page
         api.push_message("boom", user_id=65, language_code="en")
@@ -347,10 +348,10 @@ async def test_slow_question_does_not_block_others(api, settings, embedder):
     async with running_bot(settings, embedder) as newsbot:
         real_page = newsbot.search.page
 
-        def page(question, lang, offset=0, qvec=None):
+        def page(question, lang, offset=0, qvec=None, second_qvec=None):
             if question == "بطيء":
                 time.sleep(3)  # a CPU-bound search that takes long, in its worker thread
-            return real_page(question, lang, offset, qvec)
+            return real_page(question, lang, offset, qvec, second_qvec)
 
         newsbot.search.page = page
         api.push_message("بطيء", user_id=81)
@@ -536,9 +537,9 @@ async def test_slow_answer_shows_typing_before_the_answer(api, built_index, tmp_
     async with running_bot(settings, embedder) as newsbot:
         real_page = newsbot.search.page
 
-        def page(question, lang, offset=0, qvec=None):
+        def page(question, lang, offset=0, qvec=None, second_qvec=None):
             release.wait(60)  # the search is slow until the indicator has been seen
-            return real_page(question, lang, offset, qvec)
+            return real_page(question, lang, offset, qvec, second_qvec)
 
         newsbot.search.page = page
         api.push_message(FLOOD_Q, user_id=26)
@@ -563,15 +564,15 @@ async def test_searches_run_at_most_workers_at_a_time_and_vectors_match_one_by_o
     async with running_bot(settings, embedder) as newsbot:
         real_page = newsbot.search.page
 
-        def page(question, lang, offset=0, qvec=None):
+        def page(question, lang, offset=0, qvec=None, second_qvec=None):
             nonlocal running, most
             with lock:
                 running += 1
                 most = max(most, running)
-                vectors.append((question, qvec))
+                vectors.append((question, qvec, second_qvec))
             try:
                 time.sleep(0.05)  # long enough for the others to pile up behind the two workers
-                return real_page(question, lang, offset, qvec)
+                return real_page(question, lang, offset, qvec, second_qvec)
             finally:
                 with lock:
                     running -= 1
@@ -585,8 +586,10 @@ async def test_searches_run_at_most_workers_at_a_time_and_vectors_match_one_by_o
     for i, q in enumerate(questions):
         assert by_chat[3000 + i] == expected_page(searcher, q, EN if q.isascii() else AR)
     assert len(vectors) == len(questions)
-    for q, qvec in vectors:  # each question's vector from a shared batch is the one it gets on its own
+    for q, qvec, second in vectors:  # each question's vectors from shared batches are the ones it gets on its own
         np.testing.assert_allclose(qvec, encode_questions(embedder, [q])[0], atol=2e-5)
+        np.testing.assert_allclose(second, shared_encoder().encode([q])[0], atol=2e-5)
+    assert 1 <= newsbot.second_batcher.encoded <= len(questions)  # the search used the batcher's vectors
 
 
 def test_bot_api_connection_pool_is_the_configured_size(api, built_index, tmp_path, embedder):

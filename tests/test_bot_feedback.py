@@ -160,6 +160,7 @@ def test_export_is_an_eval_question_set_that_scores_the_confirmed_article(
     # `newsqa eval` over a dataset folder holding the same articles scores the confirmed ones
     dataset = tmp_path / "archive"
     shutil.copytree(combined_corpus, dataset / "corpus")
+    shutil.copytree(built_index, tmp_path / "eval-ix")  # the same articles already built: eval's update finds no change
     monkeypatch.setenv("NEWSQA_MODELS_DIR", str(models_dir))
     assert main(["eval", str(dataset), "--questions", str(out), "--index-dir", str(tmp_path / "eval-ix"),
                  "--mode", "fused", "--failures", "--json"]) == 0
