@@ -6,7 +6,8 @@ answer (its sendMessage reaching the server), then asks the next. Open loop (--a
 questions arrive at R/s, each from its own chat, whatever the bot's pace. Prints answered/s,
 p50/p95 latency (update queued → answer received), Bot API requests per answer, CPU seconds of
 both processes, and where the bot's time goes per answer: shared embed (waiting for and running the
-question's shared encoder batch; "embed batch size" is that batch's size, not ms), worker wait, embed
+question's shared encoder batch; "embed batch size" is that batch's size, not ms), second embed and second
+batch size (the same for the second encoder's batches, which run at the same time), worker wait, embed
 (inside the search: 0 when the vector came from a shared batch), lexical, dense, fusion, quote,
 render, keys (button keys in SQLite), sendMessage (the Bot API call, flood limiter included).
 
@@ -57,7 +58,7 @@ QUESTIONS = [
     "ما اسم شركة النور والأمل للبرمجيات؟",
 ]
 WARMUP = [("ما هي عاصمة منغوليا؟", "ar"), ("How many boats were damaged?", "en"), ("كيف يستخدم داعش الانترنت؟", "ar")]
-STAGES = ("shared embed", "embed batch size", "worker wait", "embed", "lexical", "dense", "fusion", "quote", "search total", "render", "keys",
+STAGES = ("shared embed", "embed batch size", "second embed", "second batch size", "worker wait", "embed", "lexical", "dense", "fusion", "quote", "search total", "render", "keys",
           "sendMessage", "handler total")
 
 
@@ -194,11 +195,23 @@ class StageClock:
 
         encode_async, encode_batch = QueryBatcher.encode_async, QueryBatcher._encode
 
+        def second(batcher: Any) -> bool:
+            """Whether this batcher encodes with the second encoder (its own encode function), not the model."""
+            return getattr(batcher, "_encode_texts", None) is not None
+
         def timed_encode_batch(self: Any, batch: list) -> None:
-            clock.add("embed batch size", len(batch) / 1000)  # shown in the ms columns as the size itself
+            # shown in the ms columns as the size itself
+            clock.add("second batch size" if second(self) else "embed batch size", len(batch) / 1000)
             encode_batch(self, batch)
 
-        QueryBatcher.encode_async = timed_async(encode_async, "shared embed")  # type: ignore[method-assign]
+        async def timed_encode_async(self: Any, text_: str) -> Any:
+            t = time.perf_counter()
+            try:
+                return await encode_async(self, text_)
+            finally:
+                clock.add("second embed" if second(self) else "shared embed", time.perf_counter() - t)
+
+        QueryBatcher.encode_async = timed_encode_async  # type: ignore[method-assign]
         QueryBatcher._encode = timed_encode_batch  # type: ignore[method-assign]
         Searcher.answer = timed_answer  # type: ignore[method-assign]
         searching.render_page = timed(render, "render")
