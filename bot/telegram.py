@@ -135,6 +135,15 @@ class Stats:
         return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
+async def second_vector(batcher: QueryBatcher, text_: str) -> np.ndarray | None:
+    """The text's vector by the second encoder from a shared batch; None (the search encodes it, and says what is
+    wrong) when that encoder cannot load."""
+    try:
+        return await batcher.encode_async(text_)
+    except SecondEncoderError:
+        return None
+
+
 class NewsBot:
     """The handlers and the state they share: searcher, button keys, limits, stats, reindex task."""
 
@@ -154,8 +163,6 @@ class NewsBot:
             QueryBatcher(embedder, settings.bot_embed_batch, max_wait=0.0, cache=settings.bot_question_cache)
             if settings.bot_embed_batch > 1 else None
         )
-        # What the searcher itself encodes (an English question's words, inline queries) joins the same batches
-        # and cache.
         # The second encoder's question vectors are batched the same way, on a thread of their own: one call for 8
         # questions costs about what 3 single ones do, and single calls queue behind its lock (BENCH.md).
         self.second_batcher = (
@@ -163,6 +170,8 @@ class NewsBot:
                          encode=shared_encoder().encode)
             if self.batcher is not None else None
         )
+        # What the searcher itself encodes (an English question's words, inline queries) joins the same batches
+        # and cache.
         searching = BatchingEmbedder(embedder, batcher=self.batcher) if self.batcher is not None else embedder
         self.live = live or LiveSearcher(settings.version_store(), searching, settings.search_config())
         self.store = store or CallbackStore(settings.bot_state_path)
@@ -196,17 +205,8 @@ class NewsBot:
         text_ = searched_text(question.question, question.context) if isinstance(question, Ask) else question
         if self.batcher is None or self.second_batcher is None:
             return await self.run_sync(self.search.page, question, lang, offset, None, None)
-        qvec, second = await asyncio.gather(self.batcher.encode_async(text_), self.second_vector(text_))
+        qvec, second = await asyncio.gather(self.batcher.encode_async(text_), second_vector(self.second_batcher, text_))
         return await self.run_sync(self.search.page, question, lang, offset, qvec, second)
-
-    async def second_vector(self, text_: str) -> np.ndarray | None:
-        """The text's vector by the second encoder from a shared batch; None (the search encodes it, and says
-        what is wrong) when that encoder cannot load."""
-        assert self.second_batcher is not None
-        try:
-            return await self.second_batcher.encode_async(text_)
-        except SecondEncoderError:
-            return None
 
     async def with_typing(self, bot: Any, chat_id: int, work: Awaitable[T]) -> T:
         """Await work; if it takes longer than `typing_after` seconds the chat shows 'typing…' (refreshed).

@@ -186,8 +186,8 @@ def test_the_second_encoder_batched_gives_its_vectors_one_by_one_in_fewer_calls(
         calls.append(len(batch))
         return encoder.encode(batch)
 
-    with QueryBatcher(None, max_batch=16, max_wait=0.5, encode=encode) as batcher:
-        futures = [batcher.submit(q) for q in texts]  # queued before the worker's wait for more is over
+    with QueryBatcher(None, max_batch=len(texts), max_wait=10.0, encode=encode) as batcher:
+        futures = [batcher.submit(q) for q in texts]  # the worker waits for more until the batch is full
         got = [f.result(60) for f in futures]
     assert calls == [len(texts)]  # one call for all of them
     for q, v in zip(texts, got):
@@ -211,3 +211,20 @@ def test_a_searcher_given_the_second_encoders_vector_answers_as_when_it_encodes_
 def test_a_batcher_needs_an_embedder_or_an_encode_function() -> None:
     with pytest.raises(ValueError, match="embedder or an encode function"):
         QueryBatcher(None)
+
+
+async def test_the_bot_searches_without_a_batched_second_vector_when_that_encoder_cannot_load() -> None:
+    from bot.telegram import second_vector
+    from index.second_encoder import SecondEncoderError
+
+    def broken(texts: list[str]) -> np.ndarray:
+        raise SecondEncoderError("the second encoder's package is missing")
+
+    def other(texts: list[str]) -> np.ndarray:
+        raise RuntimeError("not the encoder's own error")
+
+    with QueryBatcher(None, max_wait=0.0, encode=broken) as batcher:
+        assert await second_vector(batcher, "سؤال") is None  # the search encodes it and says what is wrong
+    with QueryBatcher(None, max_wait=0.0, encode=other) as batcher:
+        with pytest.raises(RuntimeError, match="not the encoder's own error"):
+            await second_vector(batcher, "سؤال")
