@@ -196,11 +196,19 @@ def top_hit_rate(rows: Rows, p: np.ndarray) -> float:
     return float(np.mean([yi for _, yi in best.values()])) if best else float("nan")
 
 
-def reproduce_command(out: Path) -> str:
-    """The command line that writes this file again: the settings that change the fit, then the script."""
-    env = [f"{k}={os.environ[k]}" for k in ("NEWSQA_EMBEDDING_BACKEND", "NEWSQA_LEXICON") if os.environ.get(k)]
-    default = ROOT / "retrieval" / "params.json"
-    target = [] if out.resolve() == default.resolve() else ["--out", f"retrieval/{out.name}" if out.resolve().parent == default.parent else out.name]
+def default_out(backend: str, lexicon: bool) -> Path:
+    """The shipped weights file that vectors of this backend are scored with (retrieval/scoring.py params_file_for)."""
+    from retrieval.scoring import params_file_for
+
+    return ROOT / "retrieval" / params_file_for(backend, lexicon)
+
+
+def reproduce_command(out: Path, backend: str) -> str:
+    """The command line that writes this file again: the backend the vectors came from, the lexicon, the script."""
+    env = [f"NEWSQA_EMBEDDING_BACKEND={backend}"]
+    env += [f"NEWSQA_LEXICON={os.environ['NEWSQA_LEXICON']}"] if os.environ.get("NEWSQA_LEXICON") else []
+    shipped = ROOT / "retrieval"
+    target = ["--out", f"retrieval/{out.name}" if out.resolve().parent == shipped.resolve() else out.name]
     return " ".join([*env, "python", "bench/fit_scoring.py", *target])
 
 
@@ -210,7 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, action="append", help="dataset folder (repeatable); default: ../shared/data/{xquad-ar,wikinews-ar}")
     parser.add_argument("--recall", type=float, default=DEFAULT_RECALL, help="share of answerable questions (half A) the threshold must answer")
-    parser.add_argument("--out", type=Path, default=ROOT / "retrieval" / "params.json")
+    parser.add_argument("--out", type=Path, help="default: the shipped file for the backend in use (float: params.json)")
     parser.add_argument("--limit", type=int, help="at most N questions per file and half")
     parser.add_argument("--smoke", action="store_true", help="a few questions, to check the script runs")
     args = parser.parse_args()
@@ -222,6 +230,8 @@ def main() -> int:
     from retrieval.scoring import DECISION_FEATURES, PARAMS_FORMAT, PASSAGE_FEATURES, load_params
 
     settings = Settings()
+    backend = settings.embedder().backend
+    args.out = args.out or default_out(backend, settings.lexicon)
     default = [ROOT.parent / "shared" / "data" / n for n in ("xquad-ar", "wikinews-ar")]
     datas = args.data or [d for d in default if d.is_dir()]
     if not datas:
@@ -307,7 +317,7 @@ def main() -> int:
     out = {
         "format": PARAMS_FORMAT,
         "fitted": "bench/fit_scoring.py on half A of " + ", ".join(d.name for d in datas),
-        "command": reproduce_command(args.out),
+        "command": reproduce_command(args.out, backend),
         "recall_target": args.recall,
         "passage": passage,
         "decision": decision,

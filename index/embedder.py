@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino")
 ONNX_BACKENDS = ("onnx", "onnx-int8")
-DEFAULT_BACKEND = "auto"  # onnx (the float model in ONNX Runtime) where its export is there, else torch
+DEFAULT_BACKEND = "auto"  # onnx-int8 where its current int8 copy is there, else onnx (float), else torch
 # A GPU is starved by the CPU's batches of 32: on an H200, fp16 chunks encode at 541/s in batches of 32, 1,039/s
 # in 128 and 1,530/s in 512 (bench/gpu_build.py). A smaller GPU that runs out of memory halves it (_encode).
 GPU_BATCH_SIZE = 512
@@ -41,10 +41,11 @@ def onnx_export_missing(model_path: str) -> str | None:
 
 
 def resolve_backend(requested: str, model_path: str, device: str) -> str:
-    """The backend `auto` means here: onnx on the CPU when it can load this model, else torch (one log line).
+    """The backend `auto` means here: onnx-int8 on the CPU where its current int8 copy is there, else onnx, else torch.
 
-    onnx, not onnx-int8: the float model gives torch's vectors (to 1e-4) about 2.5x faster; int8 is faster
-    again but costs English questions over Arabic news ranking and the no-answer decision (bench/RESULTS.md).
+    int8 (activation-smoothed, recipe 3) encodes passages ~1.7x faster than the float ONNX model, whose vectors
+    equal torch's to 1e-4, and moves the development sets' fused MRR@10 by at most .002 on the large cells
+    (bench/RESULTS.md). A copy from an earlier recipe is not used (float until `newsqa model provision`).
     """
     if requested != "auto":
         return requested
@@ -52,6 +53,12 @@ def resolve_backend(requested: str, model_path: str, device: str) -> str:
         return "torch"  # a GPU runs the torch model in fp16; ONNX Runtime here is the CPU build
     why = onnx_export_missing(model_path)
     if why is None:
+        from index.onnx_backend import int8_outdated, onnx_folder
+
+        if not int8_outdated(onnx_folder(Path(model_path))):
+            return "onnx-int8"
+        log.info("embedding backend auto: using onnx, because the int8 copy was made by an earlier recipe "
+                 "(`newsqa model provision` makes it again)")
         return "onnx"
     log.info("embedding backend auto: using torch, because %s", why)
     return "torch"
@@ -345,7 +352,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def backend(self) -> str:
-        """The backend in use (`auto` resolved once: onnx where its export is there, else torch)."""
+        """The backend in use (`auto` resolved once: onnx-int8, else onnx, else torch; resolve_backend)."""
         if self._backend is None:
             self._backend = resolve_backend(self.requested_backend, resolve_model(self.name, self.models_dir), self.device)
         return self._backend
@@ -426,7 +433,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def onnx_arabic_questions(self):  # noqa: ANN201 - OnnxEncoder | None
-        """With the float ONNX backend, the int8 model for questions in Arabic (None where not used).
+        """With an ONNX backend, the int8 model for questions in Arabic (None where not used).
 
         Encoding a question is most of the bot's CPU per answer; int8 halves it (3.6 vs 6.6 ms). On Arabic
         questions it costs nothing (XQuAD-ar half B, fused: MRR@10 .955 → .958, quoteR@3 .930 → .932), on English
@@ -435,7 +442,10 @@ class SentenceTransformerEmbedder:
         """
         if self._onnx_arabic is None:
             self._onnx_arabic = False
-            if self.arabic_questions_int8 and self.backend == "onnx":
+            if self.arabic_questions_int8 and self.backend == "onnx-int8" and self._onnx is not None:
+                if not _stale_int8(self._onnx.folder, "Arabic questions use the float model"):
+                    self._onnx_arabic = self._onnx  # the passages' int8 session, already open
+            elif self.arabic_questions_int8 and self.backend in ONNX_BACKENDS:
                 from index.onnx_backend import OnnxEncoder
 
                 # Not through self.onnx: a one-shot `newsqa ask` in Arabic then loads only this model.

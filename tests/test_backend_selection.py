@@ -1,7 +1,8 @@
-"""Which backend and device encode: onnx by default where it can, torch otherwise; a missing GPU falls back."""
+"""Which backend and device encode: onnx-int8 by default where it can, then onnx, then torch; a missing GPU falls back."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from index.embedder import (
     resolve_backend,
     resolve_device,
 )
+from index.onnx_backend import FP32_FILE, INT8_FILE, INT8_RECIPE, RECORD_FILE, onnx_dir_for
 from index.store import open_current
 from tests.conftest import TEST_CORPUS
 
@@ -25,7 +27,7 @@ from tests.conftest import TEST_CORPUS
 def test_auto_means_onnx_int8_where_the_export_is_there_and_torch_where_not(models_dir: Path, tmp_path: Path) -> None:
     model = local_model_dir(DEFAULT_MODEL, models_dir)
     assert DEFAULT_BACKEND == "auto" and Settings().embedding_backend == "auto"
-    assert resolve_backend("auto", str(model), "cpu") == "onnx"
+    assert resolve_backend("auto", str(model), "cpu") == "onnx-int8"
     assert resolve_backend("torch", str(model), "cpu") == "torch"  # an explicit choice is kept
     assert resolve_backend("onnx-int8", str(model), "cpu") == "onnx-int8"
     assert resolve_backend("auto", str(model), "cuda") == "torch"  # a GPU runs torch in fp16
@@ -36,9 +38,27 @@ def test_auto_means_onnx_int8_where_the_export_is_there_and_torch_where_not(mode
     assert resolve_backend("auto", "org/not-on-disk", "cpu") == "torch"
 
     default = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir)
-    assert default.backend == "onnx"
+    assert default.backend == "onnx-int8"
     vec = default.encode_queries(["كم عدد الضحايا؟"])
     assert vec.shape == (1, 384) and abs(float(np.linalg.norm(vec)) - 1) < 1e-4
+
+
+def test_auto_takes_the_float_onnx_model_while_the_int8_copy_is_of_an_earlier_recipe(models_dir: Path, tmp_path: Path) -> None:
+    source = local_model_dir(DEFAULT_MODEL, models_dir)
+    model = tmp_path / "models" / source.name  # the model and its export, linked, with a record of their own
+    model.mkdir(parents=True)
+    for item in source.iterdir():
+        (model / item.name).symlink_to(item)
+    export = onnx_dir_for(model)
+    (export / "onnx").mkdir(parents=True)
+    for name in (FP32_FILE, INT8_FILE):
+        (export / name).symlink_to(onnx_dir_for(source) / name)
+    (export / RECORD_FILE).write_text(json.dumps({"int8_recipe": INT8_RECIPE}), encoding="utf-8")
+    assert resolve_backend("auto", str(model), "cpu") == "onnx-int8"
+    (export / RECORD_FILE).write_text(json.dumps({"int8_recipe": INT8_RECIPE - 1}), encoding="utf-8")
+    assert resolve_backend("auto", str(model), "cpu") == "onnx"  # float until `newsqa model provision` re-quantises
+    (export / INT8_FILE).unlink()
+    assert resolve_backend("auto", str(model), "cpu") == "torch"  # an export without its int8 copy is incomplete
 
 
 def test_a_missing_gpu_falls_back_to_the_cpu_in_one_line(models_dir: Path, caplog) -> None:  # noqa: ANN001
@@ -56,7 +76,7 @@ def test_a_missing_gpu_falls_back_to_the_cpu_in_one_line(models_dir: Path, caplo
 
     e = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, device="cuda")
     assert e.device == "cpu" and not e.on_gpu and e.batch_size_for(32) == 32
-    assert e.backend == "onnx"  # once on the CPU, the CPU's fast backend
+    assert e.backend == "onnx-int8"  # once on the CPU, the CPU's fast backend
     assert e.encode_passages(["نص قصير"]).shape == (1, 384)
 
 
@@ -65,12 +85,13 @@ def test_the_manifest_records_the_backend_and_a_backend_change_rebuilds(tmp_path
     shutil.copytree(TEST_CORPUS, corpus)
     first = update_index(corpus, tmp_path / "idx", embedder, BuildOptions(sentence_vectors=True))
     version = open_current(tmp_path / "idx")
-    assert version.manifest["model"]["backend"] == "onnx"
+    assert version.manifest["model"]["backend"] == "onnx-int8"
+    assert version.manifest["model"]["int8_recipe"] == INT8_RECIPE
     assert version.manifest["sentences"]["method"] == "separate"  # late chunking is opt-in
     version.close()
     torch_embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, models_dir=models_dir, backend="torch")
     again = update_index(corpus, tmp_path / "idx", torch_embedder, BuildOptions(sentence_vectors=True))
-    assert again.switched and again.full_rebuild_reason == "embedding backend changed (onnx → torch)"
+    assert again.switched and again.full_rebuild_reason == "embedding backend changed (onnx-int8 → torch)"
     assert again.embedded_chunks == first.embedded_chunks
     assert open_current(tmp_path / "idx").manifest["model"]["backend"] == "torch"
 

@@ -31,8 +31,8 @@ def test_build_throughput_prints_chunks_per_second_and_the_ratio() -> None:
     assert re.search(rf"speed-up new / today's default: {NUMBER}x", out), out
     assert re.search(rf"projected for 100,000 articles .* new default {NUMBER} h, today's default {NUMBER} h", out), out
     assert re.search(rf"late chunking +: +{NUMBER} chunks/s", out), out
-    assert re.search(rf"today's default \(torch\) +{NUMBER}", out) and re.search(rf"onnx-int8 \(opt-in\) +{NUMBER}", out), out
-    assert "new default: backend onnx on" in out, out  # the new default really is the ONNX backend
+    assert re.search(rf"today's default \(torch\) +{NUMBER}", out) and re.search(rf"onnx float \(before int8\) +{NUMBER}", out), out
+    assert "new default: backend onnx-int8 on" in out, out  # the new default really is the int8 ONNX backend
 
 
 @pytest.mark.timeout(200)
@@ -138,10 +138,13 @@ def test_ablation_prints_one_row_per_stage_on_the_shipped_slice(tmp_path: Path, 
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "(smoke)" in proc.stdout
     assert re.search(r"^cpu: .+, (avx512_vnni|avx_vnni|avx512f|avx2|none of avx2/avx512)$", proc.stdout, re.M), proc.stdout[:600]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and not line.startswith("| change")]
+    cells, _, pooled = proc.stdout.partition("pooled over every set and language")
+    rows = [line for line in cells.splitlines() if line.startswith("| ") and not line.startswith("| change")]
     assert len(rows) == 7, proc.stdout  # one per stage, one without the cross-lingual terms, one without centring
     cell = rf"{NUMBER} / {NUMBER} / {NUMBER} \({NUMBER}, ({NUMBER}|–)\)"  # + answered share, quoteR@3 among them
     assert all(len(re.findall(cell, row)) == 4 for row in rows), rows  # ar and en questions, halves A and B
+    sums = [line for line in pooled.splitlines() if line.startswith("| ") and not line.startswith("| change")]
+    assert len(sums) == 7 and all(len(re.findall(rf"{NUMBER} / {NUMBER} / {NUMBER} \(\d+ questions\)", r)) == 2 for r in sums), pooled
 
 
 @pytest.mark.timeout(300)

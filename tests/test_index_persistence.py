@@ -13,6 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
+from index.onnx_backend import INT8_RECIPE
 from index.store import open_current, read_current
 from retrieval.search import Searcher
 from tests.conftest import ROOT
@@ -24,7 +25,7 @@ def test_files_on_disk_line_up(built_index: Path) -> None:
     version_dir = built_index / "versions" / read_current(built_index)
     manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
     fingerprint, tokenizer = manifest["model"].pop("fingerprint"), manifest["model"].pop("tokenizer")
-    assert manifest["model"] == {"name": "intfloat/multilingual-e5-small", "dim": 384, "backend": "onnx"}  # the default
+    assert manifest["model"] == {"name": "intfloat/multilingual-e5-small", "dim": 384, "backend": "onnx-int8", "int8_recipe": INT8_RECIPE}  # the default
     assert fingerprint.startswith("sha256:") and len(fingerprint) == 7 + 64  # the weight files' hash
     assert tokenizer.startswith("sha256:") and tokenizer != fingerprint  # the tokenizer files' hash
     assert manifest["analyser"]["version"] >= 1

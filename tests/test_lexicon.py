@@ -114,10 +114,10 @@ def test_an_english_question_reaches_the_arabic_terms_it_means(sample_index: Pat
 
 def test_without_translation_the_searcher_scores_with_the_fit_made_without_it(sample_index: Path, embedder) -> None:  # noqa: ANN001
     version = open_current(sample_index)
-    assert Searcher(version, embedder, SearchConfig()).params is shipped_params("onnx", True)
+    assert Searcher(version, embedder, SearchConfig()).params is shipped_params("onnx-int8", True)
     off = Searcher(version, embedder, SearchConfig(translate=False))
-    assert off.params is shipped_params("onnx", False)
-    assert off.params.raw["command"].startswith("NEWSQA_LEXICON=false ")
+    assert off.params is shipped_params("onnx-int8", False)
+    assert "NEWSQA_LEXICON=false " in off.params.raw["command"]
     assert off.translated(analyse("How many followers does the Shami Witness account have?"), off.backend.weigh(analyse("x"))) is None
 
 
@@ -126,7 +126,7 @@ def test_an_index_from_before_lexicons_gets_one_on_the_next_update_without_re_em
     update_index(SAMPLE_CORPUS, index_dir, embedder, BuildOptions(lexicon=False))
     old = open_current(index_dir)
     assert old.lexicon() is None and not (old.path / LEXICON_FILE).exists()
-    assert Searcher(old, embedder, SearchConfig()).params is shipped_params("onnx", False)
+    assert Searcher(old, embedder, SearchConfig()).params is shipped_params("onnx-int8", False)
     report = update_index(SAMPLE_CORPUS, index_dir, embedder, BuildOptions())
     assert report.switched and report.embedded_chunks == 0
     new = open_current(index_dir)

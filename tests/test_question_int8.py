@@ -13,7 +13,7 @@ ENGLISH = ["How many boats were damaged in the harbour?", "What did the central 
 
 
 def test_arabic_questions_take_the_int8_model_alone_and_english_ones_the_float_model(embedder) -> None:  # noqa: ANN001
-    assert embedder.backend == "onnx" and embedder.onnx_arabic_questions is not None
+    assert embedder.backend == "onnx-int8" and embedder.onnx_arabic_questions is not None  # the default
     int8 = OnnxEncoder(embedder.onnx.folder, int8=True)
     mixed = [ARABIC[0], ENGLISH[0], ARABIC[1], ENGLISH[1], ARABIC[2]]
     got = encode_questions(embedder, mixed)
@@ -26,7 +26,7 @@ def test_arabic_questions_take_the_int8_model_alone_and_english_ones_the_float_m
         else:
             np.testing.assert_allclose(got[i], float_vectors[i], atol=2e-5)
     # words (the lexicon, an English question's words) keep the float model whatever their script
-    np.testing.assert_array_equal(embedder.encode_queries(["متابعي"])[0], embedder.onnx.encode(["query: متابعي"], 1)[0])
+    np.testing.assert_array_equal(embedder.encode_queries(["متابعي"])[0], embedder.onnx_queries.encode(["query: متابعي"], 1)[0])
 
 
 def test_the_setting_off_gives_float_vectors_and_another_cache_key(models_dir) -> None:  # noqa: ANN001
