@@ -44,7 +44,7 @@ from index.build import (
     unchanged,
 )
 from index.chunking import Chunk
-from index.embedder import Embedder, model_fingerprint_of, tokenizer_fingerprint_of
+from index.embedder import Embedder, int8_recipe_of, model_fingerprint_of, tokenizer_fingerprint_of
 from index.errors import IndexCorruptError, NewsqaError
 from index.lexicon import Lexicon, build_lexicon
 from index.ray_embed import ray_session
@@ -239,7 +239,8 @@ def _write(
         "backend": "qdrant",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {"name": embedder.name, "dim": dim, "backend": getattr(embedder, "backend", "torch"),
-                  "fingerprint": model_fingerprint_of(embedder), "tokenizer": tokenizer_fingerprint_of(embedder)},
+                  "fingerprint": model_fingerprint_of(embedder), "tokenizer": tokenizer_fingerprint_of(embedder),
+                  **({"int8_recipe": recipe} if (recipe := int8_recipe_of(embedder)) is not None else {})},  # as build.py
         "analyser": {"version": ANALYSER_VERSION},
         "chunking": {"max_chars": opts.max_chars, "min_chars": opts.min_chars},
         "bm25": {"avg_len": avg_len, "k1": K1, "b": B, "terms": len(df)},

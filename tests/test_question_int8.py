@@ -45,3 +45,11 @@ def test_the_bot_batcher_gives_each_question_the_vector_it_gets_alone(embedder) 
         vectors = [f.result(60) for f in futures]
     for q, v in zip(asked, vectors):
         np.testing.assert_allclose(v, encode_questions(embedder, [q])[0], atol=2e-5)
+
+
+def test_an_int8_passage_vector_is_its_text_alone_whatever_it_is_encoded_with(embedder) -> None:  # noqa: ANN001
+    assert embedder.backend == "onnx-int8" and embedder.onnx.per_call == 1
+    texts = ["فيضانات تغمر ميناء الصيادين وتوقف الملاحة ثلاثة أيام", "قصير", "رفع البنك المركزي سعر الفائدة " * 20]
+    together = embedder.encode_passages(texts, 32)
+    for i, text in enumerate(texts):
+        np.testing.assert_array_equal(together[i], embedder.encode_passages([text])[0])  # not merely close
